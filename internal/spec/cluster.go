@@ -1,0 +1,150 @@
+// Package spec reads, defaults and validates cluster specs.
+//
+// A spec is YAML of a versioned kind (today only sparkplane.dev/v1alpha1). It is decoded strictly
+// into the versioned types, so an unknown or misspelled field is an error; command-line overrides
+// are applied to the YAML tree before decoding, so they are checked the same way; the result is
+// converted to the internal Cluster type, defaulted and validated. Every error names where the
+// value came from (file:line:column, or the flag), the field path, and how to mend it.
+package spec
+
+import "time"
+
+// Providers this build knows by name. Whether one can be used is the provider registry's answer.
+var Providers = []string{"local", "aws", "kubernetes", "nomad", "hosts"}
+
+// Autoscale policies.
+const (
+	PolicyOff   = "off"
+	PolicySpark = "spark"
+	PolicyCPU   = "cpu"
+)
+
+// Submission paths.
+const (
+	SubmitSparkSubmit = "spark-submit"
+	SubmitREST        = "rest"
+)
+
+// DefaultSparkVersion is the Spark release used when a spec names none.
+const DefaultSparkVersion = "3.5.3"
+
+// Cluster is the internal, defaulted and validated form of a spec. It is what the rest of the
+// program uses; it is stored as JSON in the state database and in the agents' configuration.
+type Cluster struct {
+	Name       string      `json:"name"`
+	Provider   string      `json:"provider"`
+	Spark      Spark       `json:"spark"`
+	Master     Master      `json:"master"`
+	Workers    Workers     `json:"workers"`
+	Autoscale  Autoscale   `json:"autoscale"`
+	Lifetime   Lifetime    `json:"lifetime"`
+	Storage    Storage     `json:"storage"`
+	Monitoring Monitoring  `json:"monitoring"`
+	AWS        *AWS        `json:"aws,omitempty"`
+	Kubernetes *Kubernetes `json:"kubernetes,omitempty"`
+	Nomad      *Nomad      `json:"nomad,omitempty"`
+	Hosts      *Hosts      `json:"hosts,omitempty"`
+
+	// Origin says where each field came from, for errors found after loading (by a provider, say).
+	// It is nil for specs built in code.
+	Origin *Origin `json:"-"`
+}
+
+type Spark struct {
+	Version      string            `json:"version"`
+	Home         string            `json:"home,omitempty"`
+	Mirror       string            `json:"mirror,omitempty"`
+	Conf         map[string]string `json:"conf,omitempty"`
+	Authenticate bool              `json:"authenticate"`
+	Submit       string            `json:"submit"`
+}
+
+type Master struct {
+	InstanceType string `json:"instanceType,omitempty"`
+	DiskGiB      int    `json:"diskGiB,omitempty"`
+}
+
+type Workers struct {
+	Count         int      `json:"count"`
+	Min           int      `json:"min"`
+	Max           int      `json:"max"`
+	Cores         int      `json:"cores"`
+	MemoryMiB     int      `json:"memoryMiB"`
+	InstanceTypes []string `json:"instanceTypes,omitempty"`
+	Spot          bool     `json:"spot,omitempty"`
+	DiskGiB       int      `json:"diskGiB,omitempty"`
+}
+
+type Autoscale struct {
+	Policy string `json:"policy"`
+}
+
+type Lifetime struct {
+	IdleTimeout time.Duration `json:"idleTimeout,omitempty"`
+	MaxAge      time.Duration `json:"maxAge,omitempty"`
+}
+
+type Storage struct {
+	Bucket string `json:"bucket,omitempty"`
+	Prefix string `json:"prefix,omitempty"`
+	Path   string `json:"path,omitempty"`
+}
+
+type Monitoring struct {
+	Prometheus bool `json:"prometheus,omitempty"`
+	Grafana    bool `json:"grafana,omitempty"`
+}
+
+type AWS struct {
+	Region       string   `json:"region,omitempty"`
+	Zones        int      `json:"zones"`
+	AllowedCIDRs []string `json:"allowedCIDRs,omitempty"`
+	VPCID        string   `json:"vpcId,omitempty"`
+	SubnetIDs    []string `json:"subnetIds,omitempty"`
+	KeyName      string   `json:"keyName,omitempty"`
+	Gateway      bool     `json:"gateway,omitempty"`
+	Endpoint     string   `json:"endpoint,omitempty"`
+}
+
+type Kubernetes struct {
+	Kubeconfig string `json:"kubeconfig,omitempty"`
+	Context    string `json:"context,omitempty"`
+	Namespace  string `json:"namespace"`
+}
+
+type Nomad struct {
+	Address     string   `json:"address,omitempty"`
+	Region      string   `json:"region,omitempty"`
+	Namespace   string   `json:"namespace,omitempty"`
+	Datacenters []string `json:"datacenters,omitempty"`
+}
+
+type Hosts struct {
+	Master       string   `json:"master"`
+	Workers      []string `json:"workers,omitempty"`
+	User         string   `json:"user,omitempty"`
+	Port         int      `json:"port"`
+	IdentityFile string   `json:"identityFile,omitempty"`
+}
+
+// Origin records where each field of a loaded spec came from.
+type Origin struct {
+	File string
+	pos  map[string]Pos
+}
+
+// Pos returns where the field at path was set, or the file alone when it was not set there.
+func (o *Origin) Pos(path string) Pos {
+	if o == nil {
+		return Pos{}
+	}
+	if p, ok := o.pos[path]; ok {
+		return p
+	}
+	return Pos{File: o.File}
+}
+
+// Errorf makes a FieldError for the field at path, placed where the spec set it.
+func (o *Origin) Errorf(path, hint, format string, args ...any) *FieldError {
+	return newFieldError(o.Pos(path), path, hint, format, args...)
+}

@@ -1,0 +1,148 @@
+package spec
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// APIVersion is the only version of the spec this build reads.
+const APIVersion = "sparkplane.dev/v1alpha1"
+
+// The v1alpha1 types mirror the YAML a user writes. Pointers mark fields whose absence differs
+// from their zero value, so that defaults apply only to what was left out. Every field carries a
+// doc tag; docs/spec.md is checked against them.
+
+type clusterV1 struct {
+	APIVersion string        `yaml:"apiVersion" doc:"always sparkplane.dev/v1alpha1"`
+	Kind       string        `yaml:"kind" doc:"always Cluster"`
+	Name       string        `yaml:"name" doc:"cluster name: lower-case letters, digits and '-', at most 40"`
+	Provider   string        `yaml:"provider" doc:"local (default), aws, kubernetes, nomad or hosts"`
+	Spark      sparkV1       `yaml:"spark" doc:"the Spark distribution and its configuration"`
+	Master     masterV1      `yaml:"master" doc:"the master node"`
+	Workers    workersV1     `yaml:"workers" doc:"the worker nodes"`
+	Autoscale  autoscaleV1   `yaml:"autoscale" doc:"how the worker count changes by itself"`
+	Lifetime   lifetimeV1    `yaml:"lifetime" doc:"limits after which the cluster destroys itself"`
+	Storage    storageV1     `yaml:"storage" doc:"where artifacts and event logs go"`
+	Monitoring monitoringV1  `yaml:"monitoring" doc:"metrics and dashboards"`
+	AWS        *awsV1        `yaml:"aws" doc:"settings for provider aws"`
+	Kubernetes *kubernetesV1 `yaml:"kubernetes" doc:"settings for provider kubernetes"`
+	Nomad      *nomadV1      `yaml:"nomad" doc:"settings for provider nomad"`
+	Hosts      *hostsV1      `yaml:"hosts" doc:"settings for provider hosts"`
+}
+
+type sparkV1 struct {
+	Version      string            `yaml:"version" doc:"Spark release, e.g. 3.5.3 (default 3.5.3)"`
+	Home         string            `yaml:"home" doc:"an unpacked Spark to use instead of downloading one (local provider)"`
+	Mirror       string            `yaml:"mirror" doc:"base URL to download Spark releases from (default https://archive.apache.org/dist)"`
+	Conf         map[string]string `yaml:"conf" doc:"extra spark-defaults.conf properties, all values strings"`
+	Authenticate *bool             `yaml:"authenticate" doc:"turn on spark.authenticate with a generated secret (default true)"`
+	Submit       string            `yaml:"submit" doc:"spark-submit (default) or rest; rest needs authenticate: false"`
+}
+
+type masterV1 struct {
+	InstanceType string `yaml:"instanceType" doc:"machine type of the master (cloud providers)"`
+	DiskGiB      *int   `yaml:"diskGiB" doc:"size of the master's data volume in GiB (cloud providers)"`
+}
+
+type workersV1 struct {
+	Count         *int     `yaml:"count" doc:"workers at creation (default 2)"`
+	Min           *int     `yaml:"min" doc:"fewest workers the cluster may scale to (default 0)"`
+	Max           *int     `yaml:"max" doc:"most workers the cluster may scale to (default the larger of count and 10)"`
+	Cores         *int     `yaml:"cores" doc:"cores each worker offers to Spark (local and hosts; default 1)"`
+	Memory        string   `yaml:"memory" doc:"memory each worker offers to Spark, as Spark writes it: 512m, 2g (local and hosts; default 1g)"`
+	InstanceTypes []string `yaml:"instanceTypes" doc:"machine types for workers, most preferred first (cloud providers)"`
+	Spot          *bool    `yaml:"spot" doc:"use spot capacity for workers (cloud providers; default false)"`
+	DiskGiB       *int     `yaml:"diskGiB" doc:"size of each worker's data volume in GiB (cloud providers)"`
+}
+
+type autoscaleV1 struct {
+	Policy string `yaml:"policy" doc:"off (default), spark or cpu"`
+}
+
+type lifetimeV1 struct {
+	IdleTimeout *duration `yaml:"idleTimeout" doc:"destroy the cluster after it ran no job for this long, e.g. 30m"`
+	MaxAge      *duration `yaml:"maxAge" doc:"destroy the cluster this long after it was created, e.g. 12h"`
+}
+
+type storageV1 struct {
+	Bucket string `yaml:"bucket" doc:"S3 bucket for artifacts and event logs (cloud providers)"`
+	Prefix string `yaml:"prefix" doc:"key prefix inside the bucket (default clusters/<name>/)"`
+	Path   string `yaml:"path" doc:"directory for event logs (local provider; default under the cluster's state directory)"`
+}
+
+type monitoringV1 struct {
+	Prometheus *bool `yaml:"prometheus" doc:"run Prometheus for the cluster"`
+	Grafana    *bool `yaml:"grafana" doc:"run Grafana with sparkplane's dashboards"`
+}
+
+type awsV1 struct {
+	Region       string   `yaml:"region" doc:"AWS region (default from the environment or shared config)"`
+	Zones        *int     `yaml:"zones" doc:"number of availability zones to spread workers over (default 1)"`
+	AllowedCIDRs []string `yaml:"allowedCIDRs" doc:"networks allowed to reach the agent API"`
+	VPCID        string   `yaml:"vpcId" doc:"existing VPC to use instead of creating one"`
+	SubnetIDs    []string `yaml:"subnetIds" doc:"existing subnets to use (with vpcId)"`
+	KeyName      string   `yaml:"keyName" doc:"EC2 key pair for SSH; no SSH when empty"`
+	Gateway      *bool    `yaml:"gateway" doc:"add a gateway instance for client-mode work"`
+	Endpoint     string   `yaml:"endpoint" doc:"override AWS API endpoints (S3-compatible and test servers)"`
+}
+
+type kubernetesV1 struct {
+	Kubeconfig string `yaml:"kubeconfig" doc:"path to a kubeconfig (default the usual lookup)"`
+	Context    string `yaml:"context" doc:"kubeconfig context to use"`
+	Namespace  string `yaml:"namespace" doc:"namespace for the cluster's objects (default sparkplane)"`
+}
+
+type nomadV1 struct {
+	Address     string   `yaml:"address" doc:"Nomad API address (default NOMAD_ADDR)"`
+	Region      string   `yaml:"region" doc:"Nomad region"`
+	Namespace   string   `yaml:"namespace" doc:"Nomad namespace"`
+	Datacenters []string `yaml:"datacenters" doc:"datacenters the job may run in"`
+}
+
+type hostsV1 struct {
+	Master       string   `yaml:"master" doc:"host name or address of the master"`
+	Workers      []string `yaml:"workers" doc:"host names or addresses of the workers"`
+	User         string   `yaml:"user" doc:"SSH user"`
+	Port         *int     `yaml:"port" doc:"SSH port (default 22)"`
+	IdentityFile string   `yaml:"identityFile" doc:"SSH private key file"`
+}
+
+// duration is a time.Duration written as Go writes it ("90s", "1h30m"), with "d" for days.
+type duration struct{ time.Duration }
+
+var dayRe = regexp.MustCompile(`^(\d+)d(.*)$`)
+
+func (d *duration) decodeScalar(s string) error {
+	v, err := ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// ParseDuration parses a duration as Go does, with a leading whole number of days allowed ("2d12h").
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	orig := s
+	var days time.Duration
+	if m := dayRe.FindStringSubmatch(s); m != nil {
+		n, err := strconv.Atoi(m[1])
+		if err != nil || n > 3650 {
+			return 0, fmt.Errorf("%q is not a duration this program can hold", orig)
+		}
+		days = time.Duration(n) * 24 * time.Hour
+		s = m[2]
+		if s == "" {
+			return days, nil
+		}
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration; write it like 90s, 30m, 12h or 2d", orig)
+	}
+	return days + v, nil
+}

@@ -1,0 +1,221 @@
+package spec
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+var (
+	nameRe    = regexp.MustCompile(`^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$`)
+	versionRe = regexp.MustCompile(`^(\d+)\.(\d+)\.(\d+)(-[0-9A-Za-z.-]+)?$`)
+	bucketRe  = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+	regionRe  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d$`)
+	dnsRe     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+)
+
+// reservedConf are Spark properties sparkplane sets itself; a spec that sets them would break the
+// cluster or its security.
+var reservedConf = map[string]string{
+	"spark.master":              "sparkplane points every node and job at the cluster's master",
+	"spark.authenticate":        "use spark.authenticate in the spec instead",
+	"spark.authenticate.secret": "sparkplane generates the cluster secret and keeps it out of files and command lines",
+	"spark.master.rest.enabled": "use spark.submit: rest in the spec instead",
+	"spark.decommission.enabled": "sparkplane turns it on so that workers are drained before they are removed",
+}
+
+// Validate checks a converted spec and returns an ErrorList, or nil. Specs built in code (no
+// Origin) are checked too; their errors then name only the field.
+func Validate(c *Cluster) error {
+	o := c.Origin
+	var errs ErrorList
+	add := func(path, hint, format string, args ...any) {
+		errs = append(errs, o.Errorf(path, hint, format, args...))
+	}
+
+	switch {
+	case c.Name == "":
+		add("name", "add name: my-cluster to the spec, or pass -n my-cluster", "required")
+	case !nameRe.MatchString(c.Name):
+		add("name", "use lower-case letters, digits and '-', starting with a letter, at most 40", "%q is not a valid cluster name", c.Name)
+	}
+	if !slices.Contains(Providers, c.Provider) {
+		add("provider", suggestOne(c.Provider, Providers), "unknown provider %q", c.Provider)
+	}
+
+	validateSpark(c, add)
+	validateWorkers(c, add)
+
+	switch c.Autoscale.Policy {
+	case PolicyOff, PolicySpark, PolicyCPU:
+	default:
+		add("autoscale.policy", suggestOne(c.Autoscale.Policy, []string{PolicyOff, PolicySpark, PolicyCPU}), "unknown policy %q", c.Autoscale.Policy)
+	}
+	if c.Lifetime.IdleTimeout < 0 || (c.Lifetime.IdleTimeout > 0 && c.Lifetime.IdleTimeout < time.Second) {
+		add("lifetime.idleTimeout", "use at least 1s; leave it out for no limit", "%s is too short", c.Lifetime.IdleTimeout)
+	}
+	if c.Lifetime.MaxAge < 0 || (c.Lifetime.MaxAge > 0 && c.Lifetime.MaxAge < time.Second) {
+		add("lifetime.maxAge", "use at least 1s; leave it out for no limit", "%s is too short", c.Lifetime.MaxAge)
+	}
+	if b := c.Storage.Bucket; b != "" && (!bucketRe.MatchString(b) || strings.Contains(b, "..")) {
+		add("storage.bucket", "S3 bucket names are 3-63 lower-case letters, digits, '.' and '-'", "%q is not a valid bucket name", b)
+	}
+	if strings.HasPrefix(c.Storage.Prefix, "/") {
+		add("storage.prefix", "drop the leading '/'", "%q starts with '/'", c.Storage.Prefix)
+	}
+	validateProviderBlocks(c, add)
+	return errs.err()
+}
+
+type addFunc func(path, hint, format string, args ...any)
+
+func validateSpark(c *Cluster, add addFunc) {
+	s := c.Spark
+	if m := versionRe.FindStringSubmatch(s.Version); m == nil {
+		add("spark.version", "write a full release such as "+DefaultSparkVersion, "%q is not a Spark release number", s.Version)
+	} else {
+		major, _ := strconv.Atoi(m[1])
+		minor, _ := strconv.Atoi(m[2])
+		if major < 3 || (major == 3 && minor < 2) {
+			add("spark.version", "sparkplane needs Spark 3.2 or later (graceful decommissioning)", "Spark %s is too old", s.Version)
+		}
+	}
+	if s.Mirror != "" {
+		if u, err := url.Parse(s.Mirror); err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "file") || (u.Scheme != "file" && u.Host == "") {
+			add("spark.mirror", "use an http(s):// or file:// URL, e.g. https://archive.apache.org/dist", "%q is not a URL", s.Mirror)
+		}
+	}
+	keys := make([]string, 0, len(s.Conf))
+	for k := range s.Conf {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		path := "spark.conf[" + strconv.Quote(k) + "]"
+		if why, ok := reservedConf[k]; ok {
+			add(path, why, "%s is set by sparkplane", k)
+		} else if !strings.HasPrefix(k, "spark.") {
+			add(path, "Spark properties start with \"spark.\"", "%q is not a Spark property", k)
+		} else if strings.ContainsAny(k, " \t\n=:") {
+			add(path, "", "%q contains a space, '=' or ':'", k)
+		}
+		if strings.ContainsAny(s.Conf[k], "\n\r") {
+			add(path, "", "the value spans several lines; Spark properties are one line")
+		}
+	}
+	switch s.Submit {
+	case SubmitSparkSubmit:
+	case SubmitREST:
+		if s.Authenticate {
+			add("spark.submit", "set spark.authenticate: false to use it, or leave submit as spark-submit",
+				"Spark's REST submission server has no authentication and will not start beside spark.authenticate")
+		}
+	default:
+		add("spark.submit", suggestOne(s.Submit, []string{SubmitSparkSubmit, SubmitREST}), "unknown submission path %q", s.Submit)
+	}
+	if s.Home != "" && c.Provider != "local" {
+		add("spark.home", "only the local provider uses a Spark on this machine; leave it out", "not used by provider %s", c.Provider)
+	}
+}
+
+func validateWorkers(c *Cluster, add addFunc) {
+	w := c.Workers
+	if w.Min < 0 {
+		add("workers.min", "", "must not be negative")
+	}
+	if w.Max < 1 {
+		add("workers.max", "", "must be at least 1")
+	}
+	if w.Count < 0 {
+		add("workers.count", "", "must not be negative")
+	}
+	if w.Min > w.Max && w.Max >= 1 {
+		add("workers.min", fmt.Sprintf("lower min or raise max to at least %d", w.Min), "min %d is above max %d", w.Min, w.Max)
+	}
+	if w.Count > w.Max && w.Max >= 1 {
+		add("workers.count", fmt.Sprintf("raise workers.max to at least %d, or lower count", w.Count), "count %d is above max %d", w.Count, w.Max)
+	}
+	if w.Count < w.Min && w.Count >= 0 && w.Min <= w.Max {
+		add("workers.count", fmt.Sprintf("raise count to at least %d, or lower min", w.Min), "count %d is below min %d", w.Count, w.Min)
+	}
+	if w.Cores < 1 || w.Cores > 4096 {
+		add("workers.cores", "", "%d is out of range 1-4096", w.Cores)
+	}
+	if w.MemoryMiB > 0 && w.MemoryMiB < 256 {
+		add("workers.memory", "give each worker at least 256m", "%s is too little for a Spark worker", FormatMemory(w.MemoryMiB))
+	}
+	for i, t := range w.InstanceTypes {
+		if strings.TrimSpace(t) == "" {
+			add(fmt.Sprintf("workers.instanceTypes[%d]", i), "", "empty instance type")
+		}
+	}
+	if w.DiskGiB != 0 && (w.DiskGiB < 8 || w.DiskGiB > 16384) {
+		add("workers.diskGiB", "", "%d is out of range 8-16384", w.DiskGiB)
+	}
+	if c.Master.DiskGiB != 0 && (c.Master.DiskGiB < 8 || c.Master.DiskGiB > 16384) {
+		add("master.diskGiB", "", "%d is out of range 8-16384", c.Master.DiskGiB)
+	}
+}
+
+func validateProviderBlocks(c *Cluster, add addFunc) {
+	blocks := map[string]bool{"aws": c.AWS != nil, "kubernetes": c.Kubernetes != nil, "nomad": c.Nomad != nil, "hosts": c.Hosts != nil}
+	for _, name := range []string{"aws", "kubernetes", "nomad", "hosts"} {
+		if blocks[name] && c.Provider != name {
+			add(name, "remove it, or set provider: "+name, "settings for provider %s, but the provider is %s", name, c.Provider)
+		}
+	}
+	if a := c.AWS; a != nil {
+		if a.Region != "" && !regionRe.MatchString(a.Region) {
+			add("aws.region", "e.g. eu-west-1", "%q is not an AWS region", a.Region)
+		}
+		if a.Zones < 1 || a.Zones > 6 {
+			add("aws.zones", "", "%d is out of range 1-6", a.Zones)
+		}
+		for i, cidr := range a.AllowedCIDRs {
+			if _, _, err := net.ParseCIDR(cidr); err != nil {
+				add(fmt.Sprintf("aws.allowedCIDRs[%d]", i), "write a network such as 203.0.113.0/24, or 198.51.100.7/32 for one address", "%q is not a CIDR", cidr)
+			}
+		}
+		if len(a.SubnetIDs) > 0 && a.VPCID == "" {
+			add("aws.subnetIds", "set aws.vpcId to the VPC these subnets are in", "subnets given without a VPC")
+		}
+		if a.Endpoint != "" {
+			if u, err := url.Parse(a.Endpoint); err != nil || u.Host == "" {
+				add("aws.endpoint", "e.g. http://127.0.0.1:5000", "%q is not a URL", a.Endpoint)
+			}
+		}
+	}
+	if k := c.Kubernetes; k != nil && !dnsRe.MatchString(k.Namespace) {
+		add("kubernetes.namespace", "use lower-case letters, digits and '-'", "%q is not a valid namespace", k.Namespace)
+	}
+	if n := c.Nomad; n != nil && n.Address != "" {
+		if u, err := url.Parse(n.Address); err != nil || u.Host == "" {
+			add("nomad.address", "e.g. http://127.0.0.1:4646", "%q is not a URL", n.Address)
+		}
+	}
+	if c.Provider == "hosts" && (c.Hosts == nil || c.Hosts.Master == "") {
+		add("hosts.master", "name the machine that runs the master", "required for provider hosts")
+	}
+	if h := c.Hosts; h != nil && (h.Port < 1 || h.Port > 65535) {
+		add("hosts.port", "", "%d is not a port", h.Port)
+	}
+}
+
+// suggestOne offers the closest of choices to s, or lists them.
+func suggestOne(s string, choices []string) string {
+	best, bestDist := "", 3
+	for _, c := range choices {
+		if d := editDistance(strings.ToLower(s), c); d < bestDist {
+			best, bestDist = c, d
+		}
+	}
+	if best != "" {
+		return fmt.Sprintf("did you mean %q?", best)
+	}
+	return "one of: " + strings.Join(choices, ", ")
+}
