@@ -22,10 +22,10 @@ var (
 // reservedConf are Spark properties sparkplane sets itself; a spec that sets them would break the
 // cluster or its security.
 var reservedConf = map[string]string{
-	"spark.master":              "sparkplane points every node and job at the cluster's master",
-	"spark.authenticate":        "use spark.authenticate in the spec instead",
-	"spark.authenticate.secret": "sparkplane generates the cluster secret and keeps it out of files and command lines",
-	"spark.master.rest.enabled": "use spark.submit: rest in the spec instead",
+	"spark.master":               "sparkplane points every node and job at the cluster's master",
+	"spark.authenticate":         "use spark.authenticate in the spec instead",
+	"spark.authenticate.secret":  "sparkplane generates the cluster secret and keeps it out of files and command lines",
+	"spark.master.rest.enabled":  "use spark.submit: rest in the spec instead",
 	"spark.decommission.enabled": "sparkplane turns it on so that workers are drained before they are removed",
 }
 
