@@ -1,0 +1,82 @@
+// Package testutil holds helpers shared by tests: building this module's commands and waiting
+// for conditions. It is imported only by tests.
+package testutil
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	buildMu sync.Mutex
+	built   = map[string]string{}
+)
+
+// Build compiles the main package importPath once per test process and returns the binary's
+// path. Binaries live in one directory per user under the system's temp dir, replaced atomically,
+// so that parallel test processes never see a half-written file and nothing piles up.
+func Build(t testing.TB, importPath string) string {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if p, ok := built[importPath]; ok {
+		return p
+	}
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("sparkplane-test-bin-%d", os.Getuid()))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	name := path.Base(importPath)
+	tmp, err := os.CreateTemp(dir, "."+name+"-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp.Close()
+	cmd := exec.Command("go", "build", "-o", tmp.Name(), importPath)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		os.Remove(tmp.Name())
+		t.Fatalf("go build %s: %v\n%s", importPath, err, out)
+	}
+	final := filepath.Join(dir, name)
+	if err := os.Rename(tmp.Name(), final); err != nil {
+		t.Fatal(err)
+	}
+	built[importPath] = final
+	return final
+}
+
+// Eventually calls cond until it returns nil or timeout passes, then fails with cond's last error.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for {
+		if err = cond(); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still not true after %s: %v", what, timeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Tail returns the last n lines of a file, for failure messages.
+func Tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
