@@ -1,0 +1,198 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/sparkplane/sparkplane/internal/agent/agentapi"
+	"github.com/sparkplane/sparkplane/internal/spark"
+)
+
+// worker is the agent role of a worker node: it learns the Spark master's address from the
+// master's agent, runs the Spark worker, re-registers periodically, and serves its drivers' logs.
+type worker struct {
+	*node
+	uiPort    int
+	ui        *spark.UI
+	master    *agentapi.Client
+	daemon    *Supervisor
+	daemonLog *rotatingFile
+
+	mu             sync.Mutex
+	sparkID        string
+	executors      int
+	decommissioned bool
+}
+
+func newWorker(n *node) (*worker, error) {
+	if n.cfg.MasterAgent == "" {
+		return nil, errors.New("worker agent config has no masterAgent")
+	}
+	w := &worker{node: n, master: &agentapi.Client{BaseURL: n.cfg.MasterAgent, Token: n.token, HTTP: &http.Client{Timeout: 10 * time.Second}}}
+	var err error
+	if w.uiPort, err = freePort(n.cfg.Host); err != nil {
+		return nil, err
+	}
+	env := n.sparkEnv()
+	if err := spark.WriteConf(env.ConfDir, spark.Properties(n.settings()), env); err != nil {
+		return nil, err
+	}
+	if w.daemonLog, err = openRotating(filepath.Join(env.LogDir, "spark-worker.out"), 64<<20); err != nil {
+		return nil, err
+	}
+	w.ui = &spark.UI{BaseURL: fmt.Sprintf("http://%s:%d", n.cfg.Host, w.uiPort), HTTP: &http.Client{Timeout: 5 * time.Second}}
+	return w, nil
+}
+
+func (w *worker) registration() agentapi.Registration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	r := agentapi.Registration{NodeID: w.cfg.NodeID, Agent: w.apiURL, SparkUI: w.ui.BaseURL, SparkID: w.sparkID, Executors: w.executors}
+	if w.daemon != nil {
+		r.Daemon = w.daemon.State()
+	}
+	return r
+}
+
+func (w *worker) run(ctx context.Context, _ context.CancelFunc) {
+	defer w.daemonLog.Close()
+	// The Spark master's address comes from the master's agent; keep asking until it answers.
+	var reply *agentapi.RegistrationReply
+	for backoff := 200 * time.Millisecond; ; backoff = min(backoff*2, 5*time.Second) {
+		var err error
+		if reply, err = w.master.Register(ctx, w.registration()); err == nil {
+			break
+		}
+		w.log.Warn("cannot reach the master's agent yet", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+	}
+	env := w.sparkEnv()
+	ws := w.cfg.Spec.Workers
+	w.mu.Lock()
+	w.daemon = &Supervisor{
+		Name: "spark worker",
+		Argv: w.dist.WorkerCommand(spark.WorkerArgs{MasterURL: reply.MasterURL, Host: w.cfg.Host, WebUIPort: w.uiPort,
+			Cores: ws.Cores, MemoryMiB: ws.MemoryMiB, WorkDir: env.WorkDir}),
+		Env:    spark.Environ(os.Environ(), env.Vars(), w.secret()),
+		Dir:    w.cfg.Dir,
+		Output: w.daemonLog,
+		Grace:  w.deps.Grace,
+		OnExit: func(err error, restarts int) {
+			w.log.Warn("the Spark worker exited", "err", err, "restarts", restarts)
+		},
+	}
+	daemon := w.daemon
+	w.mu.Unlock()
+	daemonCtx, stopDaemon := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { daemon.Run(daemonCtx) })
+
+	tick := time.NewTicker(w.deps.HeartbeatInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			stopDaemon()
+			wg.Wait()
+			return
+		case <-tick.C:
+			w.refresh(ctx)
+			if _, err := w.master.Register(ctx, w.registration()); err != nil {
+				w.log.Warn("heartbeat to the master's agent failed", "err", err)
+			}
+		}
+	}
+}
+
+// refresh reads the Spark worker's own state.
+func (w *worker) refresh(ctx context.Context) {
+	c, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	s, err := w.ui.WorkerState(c)
+	if err != nil {
+		return
+	}
+	w.mu.Lock()
+	if s.ID != "" {
+		w.sparkID = s.ID
+	}
+	w.executors = len(s.Executors)
+	w.mu.Unlock()
+}
+
+func (w *worker) routes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/status", func(rw http.ResponseWriter, r *http.Request) {
+		reg := w.registration()
+		w.mu.Lock()
+		st := agentapi.WorkerNodeStatus{NodeID: reg.NodeID, SparkID: reg.SparkID, SparkUI: reg.SparkUI, Daemon: reg.Daemon,
+			Executors: reg.Executors, Decommissioned: w.decommissioned}
+		w.mu.Unlock()
+		writeJSON(rw, http.StatusOK, st)
+	})
+	mux.HandleFunc("POST /v1/decommission", func(rw http.ResponseWriter, r *http.Request) {
+		if err := w.decommission(); err != nil {
+			writeError(rw, http.StatusConflict, err.Error(), "")
+			return
+		}
+		writeJSON(rw, http.StatusOK, struct{}{})
+	})
+	mux.HandleFunc("GET /v1/drivers/{id}/logs", func(rw http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		stream := r.URL.Query().Get("stream")
+		if !driverIDRe.MatchString(id) || (stream != agentapi.Stdout && stream != agentapi.Stderr) {
+			writeError(rw, http.StatusBadRequest, "bad driver id or stream", "")
+			return
+		}
+		var offset int64
+		fmt.Sscan(r.URL.Query().Get("offset"), &offset)
+		// DriverRunner keeps each driver's output in <work dir>/<driver id>/.
+		chunk, err := readChunk(filepath.Join(w.sparkEnv().WorkDir, id, stream), offset)
+		if err != nil {
+			writeError(rw, http.StatusInternalServerError, err.Error(), "")
+			return
+		}
+		rw.Header().Set(agentapi.HeaderOffset, fmt.Sprint(chunk.Next))
+		rw.Write(chunk.Data)
+	})
+}
+
+// driverIDRe keeps a driver id from naming a path outside the work dir.
+var driverIDRe = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+
+// decommission sends the Spark worker the signal it decommissions on. Spark then stops giving it
+// work, moves its executors' blocks away and tells the master, which marks it DECOMMISSIONED.
+func (w *worker) decommission() error {
+	name := w.cfg.Spec.Spark.Conf["spark.worker.decommission.signal"]
+	if name == "" {
+		name = "PWR"
+	}
+	sig, ok := decommissionSignal[name]
+	if !ok {
+		return fmt.Errorf("spark.worker.decommission.signal %s is not a signal this system has", name)
+	}
+	w.mu.Lock()
+	daemon := w.daemon
+	w.mu.Unlock()
+	if daemon == nil {
+		return errors.New("the Spark worker has not started")
+	}
+	if err := daemon.Signal(sig); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.decommissioned = true
+	w.mu.Unlock()
+	w.log.Info("decommissioning the Spark worker", "signal", name)
+	return nil
+}

@@ -1,0 +1,103 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/sparkplane/sparkplane/internal/provider"
+	"github.com/sparkplane/sparkplane/internal/provider/local"
+	"github.com/sparkplane/sparkplane/internal/state"
+)
+
+// Factory hands commands their dependencies, made on first use.
+type Factory struct {
+	IO     *IOStreams
+	Getenv func(string) string
+
+	storeOnce sync.Once
+	store     *state.Store
+	storeErr  error
+}
+
+// Home is sparkplane's state directory: $SPARKPLANE_HOME, else $XDG_STATE_HOME/sparkplane, else
+// ~/.local/state/sparkplane.
+func (f *Factory) Home() (string, error) {
+	if h := f.Getenv("SPARKPLANE_HOME"); h != "" {
+		return filepath.Abs(h)
+	}
+	if x := f.Getenv("XDG_STATE_HOME"); x != "" {
+		return filepath.Join(x, "sparkplane"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no state directory: set SPARKPLANE_HOME (%w)", err)
+	}
+	return filepath.Join(home, ".local", "state", "sparkplane"), nil
+}
+
+// CacheDir holds downloaded Spark releases: $SPARKPLANE_CACHE, else the user's cache directory.
+func (f *Factory) CacheDir() (string, error) {
+	if c := f.Getenv("SPARKPLANE_CACHE"); c != "" {
+		return filepath.Abs(c)
+	}
+	if x := f.Getenv("XDG_CACHE_HOME"); x != "" {
+		return filepath.Join(x, "sparkplane"), nil
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(d, "sparkplane"), nil
+}
+
+// StatePath is the user's state database.
+func (f *Factory) StatePath() (string, error) {
+	h, err := f.Home()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(h, "state.db"), nil
+}
+
+// Store opens the state database once.
+func (f *Factory) Store() (*state.Store, error) {
+	f.storeOnce.Do(func() {
+		path, err := f.StatePath()
+		if err != nil {
+			f.storeErr = err
+			return
+		}
+		f.store, f.storeErr = state.Open(path)
+	})
+	return f.store, f.storeErr
+}
+
+// Close releases what the factory opened.
+func (f *Factory) Close() {
+	if f.store != nil {
+		f.store.Close()
+	}
+}
+
+// Providers is the registry of providers this build has.
+func (f *Factory) Providers() (*provider.Registry, error) {
+	home, err := f.Home()
+	if err != nil {
+		return nil, err
+	}
+	statePath, err := f.StatePath()
+	if err != nil {
+		return nil, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find the sparkplane executable: %w", err)
+	}
+	r := provider.NewRegistry()
+	r.Register(local.Name, func() (provider.Provider, error) {
+		return local.New(local.Options{Root: home, AgentBinary: self, StateDB: statePath}), nil
+	})
+	return r, nil
+}

@@ -1,0 +1,185 @@
+package local_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sparkplane/sparkplane/internal/agent/agentapi"
+	"github.com/sparkplane/sparkplane/internal/provider"
+	"github.com/sparkplane/sparkplane/internal/provider/local"
+	"github.com/sparkplane/sparkplane/internal/provider/providertest"
+	"github.com/sparkplane/sparkplane/internal/spark"
+	"github.com/sparkplane/sparkplane/internal/spark/sparktest"
+	"github.com/sparkplane/sparkplane/internal/spec"
+	"github.com/sparkplane/sparkplane/internal/testutil"
+)
+
+const binaryPkg = "github.com/sparkplane/sparkplane/cmd/sparkplane"
+
+func newProvider(t *testing.T) (*local.Provider, string) {
+	root := t.TempDir()
+	return local.New(local.Options{Root: root, AgentBinary: testutil.Build(t, binaryPkg), StateDB: filepath.Join(root, "state.db"),
+		StopGrace: 20 * time.Second}), root
+}
+
+func smallSpec(name string, workers int) *spec.Cluster {
+	c, err := spec.Default(spec.Options{DefaultName: name, Overrides: []spec.Override{
+		{Path: []string{"workers", "count"}, Value: fmt.Sprint(workers), Flag: "test"},
+	}})
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+func sparkOptions(home string) func(*testing.T) provider.CreateOptions {
+	return func(t *testing.T) provider.CreateOptions {
+		d, err := spark.OpenHome(home)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return provider.CreateOptions{Spark: d}
+	}
+}
+
+func TestConformance(t *testing.T) {
+	p, _ := newProvider(t)
+	providertest.Run(t, providertest.Harness{
+		Provider: p,
+		Spec:     smallSpec,
+		Options:  sparkOptions(sparktest.Home(t, "3.5.3")),
+	})
+}
+
+func TestRealSparkConformance(t *testing.T) {
+	home := sparktest.RealHome(t)
+	p, _ := newProvider(t)
+	providertest.Run(t, providertest.Harness{Provider: p, Spec: smallSpec, Options: sparkOptions(home), Timeout: 5 * time.Minute})
+}
+
+// A worker agent killed with SIGKILL takes its Spark worker along (parent-death signal); the
+// master's agent notices, cleans up and starts a replacement.
+func TestKilledWorkerIsReplaced(t *testing.T) {
+	p, root := newProvider(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c := smallSpec("recover", 2)
+	opts := sparkOptions(sparktest.Home(t, "3.5.3"))(t)
+	opts.Secret = "recover-secret"
+	t.Cleanup(func() { p.Destroy(context.Background(), c.Name) })
+	got, err := p.Create(ctx, c, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &agentapi.Client{BaseURL: got.Agent, Token: opts.Secret}
+	waitAlive(t, ctx, client, 2)
+
+	pid := pidOf(t, root, c.Name, "worker-1")
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 2*time.Minute, "worker-1 replaced", func() error {
+		d, err := p.Get(ctx, c.Name)
+		if err != nil {
+			return err
+		}
+		var ids []string
+		for _, n := range d.Workers() {
+			if n.State != provider.NodeRunning {
+				return fmt.Errorf("%s is %s", n.ID, n.State)
+			}
+			ids = append(ids, n.ID)
+		}
+		if strings.Join(ids, ",") != "worker-2,worker-3" {
+			return fmt.Errorf("workers %v", ids)
+		}
+		return nil
+	})
+	waitAlive(t, ctx, client, 2)
+	st, _ := client.Status(ctx)
+	found := false
+	for _, e := range st.Events {
+		found = found || strings.Contains(e.Message, "lost worker-1 (agent gone); replaced by worker-3")
+	}
+	if !found {
+		t.Errorf("no event tells of the replacement: %+v", st.Events)
+	}
+}
+
+// With its master agent killed, the cluster reports the loss, and destroy still removes
+// everything.
+func TestKilledMasterThenDestroy(t *testing.T) {
+	p, root := newProvider(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c := smallSpec("headless", 1)
+	opts := sparkOptions(sparktest.Home(t, "3.5.3"))(t)
+	opts.Secret = "headless-secret"
+	if _, err := p.Create(ctx, c, opts); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, "clusters", c.Name)
+	syscall.Kill(pidOf(t, root, c.Name, "master"), syscall.SIGKILL)
+	testutil.Eventually(t, 30*time.Second, "master reported stopped", func() error {
+		d, err := p.Get(ctx, c.Name)
+		if err != nil {
+			return err
+		}
+		if d.Nodes[0].Role != "master" || d.Nodes[0].State != provider.NodeStopped {
+			return fmt.Errorf("master is %s", d.Nodes[0].State)
+		}
+		return nil
+	})
+	if err := p.Destroy(ctx, c.Name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("cluster directory left behind: %v", err)
+	}
+	if left := processesNaming(dir); len(left) > 0 {
+		t.Errorf("processes left behind: %v", left)
+	}
+}
+
+func waitAlive(t *testing.T, ctx context.Context, c *agentapi.Client, n int) {
+	t.Helper()
+	testutil.Eventually(t, 2*time.Minute, fmt.Sprintf("%d alive workers", n), func() error {
+		st, err := c.Status(ctx)
+		if err != nil {
+			return err
+		}
+		if st.AliveWorkers() != n {
+			return fmt.Errorf("%d alive: %+v", st.AliveWorkers(), st.Workers)
+		}
+		return nil
+	})
+}
+
+func pidOf(t *testing.T, root, cluster, node string) int {
+	b, err := os.ReadFile(filepath.Join(root, "clusters", cluster, "nodes", node, "agent.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	fmt.Sscan(string(b), &pid)
+	return pid
+}
+
+// processesNaming scans /proc for command lines that mention dir.
+func processesNaming(dir string) []string {
+	entries, _ := os.ReadDir("/proc")
+	var out []string
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(b), dir) {
+			out = append(out, e.Name()+": "+strings.ReplaceAll(string(b), "\x00", " "))
+		}
+	}
+	return out
+}
