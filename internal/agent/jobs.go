@@ -624,7 +624,23 @@ func (j *jobs) track(ms *spark.MasterState) {
 	j.mu.Unlock()
 	for _, c := range changes {
 		j.update(c.id, c.fn)
+		if job, err := j.m.store.GetJob(context.Background(), c.id); err == nil && (job.State == state.JobFailed || job.State == state.JobError) && job.Message == "" {
+			j.wg.Go(func() { j.explain(*job) })
+		}
 	}
+}
+
+// explain records why a cluster-mode driver failed: the master's JSON does not say, the end of
+// the driver's stderr on its worker does.
+func (j *jobs) explain(job state.Job) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	chunk, err := j.driverLogs(ctx, &job, agentapi.Stderr, -64<<10)
+	if err != nil || len(chunk.Data) == 0 {
+		return
+	}
+	job.Message = lastError(string(chunk.Data), nil)
+	j.save(job)
 }
 
 func driverJobState(s string) string {
@@ -745,15 +761,7 @@ func (j *jobs) driverLogs(ctx context.Context, job *state.Job, stream string, of
 		}
 		return nil, &goneError{"the master no longer knows where driver " + job.DriverID + " ran"}
 	}
-	j.m.mu.Lock()
-	agent := ""
-	node := ""
-	for _, reg := range j.m.registry {
-		if reg.SparkID == sparkWorker {
-			agent, node = reg.Agent, reg.NodeID
-		}
-	}
-	j.m.mu.Unlock()
+	agent, node := j.m.agentOf(sparkWorker)
 	if agent == "" {
 		return nil, &goneError{"driver " + job.DriverID + " ran on Spark worker " + sparkWorker + ", which is gone; its logs went with it"}
 	}
@@ -764,16 +772,24 @@ func (j *jobs) driverLogs(ctx context.Context, job *state.Job, stream string, of
 	return chunk, nil
 }
 
-// readChunk reads up to logChunk bytes of a file from offset; a missing file is empty.
+// readChunk reads up to logChunk bytes of a file from offset; a negative offset counts from the
+// end. A missing file is empty.
 func readChunk(path string, offset int64) (*agentapi.LogChunk, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return &agentapi.LogChunk{Next: offset}, nil
+		return &agentapi.LogChunk{Next: max(offset, 0)}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	if offset < 0 {
+		st, err := f.Stat()
+		if err != nil {
+			return nil, err
+		}
+		offset = max(st.Size()+offset, 0)
+	}
 	if _, err := f.Seek(offset, io.SeekStart); err != nil {
 		return nil, err
 	}

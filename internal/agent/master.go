@@ -404,9 +404,31 @@ func splitNum(s string) (string, int) {
 	return s[:i], n
 }
 
+// agentOf returns the agent URL and node id of the node that runs a Spark worker.
+func (m *master) agentOf(sparkID string) (agent, node string) {
+	ms := m.lastState()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if ms != nil {
+		for _, sw := range ms.Workers {
+			if sw.ID == sparkID {
+				if r := m.findRegisteredLocked(sw); r != nil {
+					return r.Agent, r.NodeID
+				}
+			}
+		}
+	}
+	for _, r := range m.registry {
+		if r.SparkID == sparkID {
+			return r.Agent, r.NodeID
+		}
+	}
+	return "", ""
+}
+
 func (m *master) findRegisteredLocked(sw spark.WorkerInfo) *registered {
 	for _, r := range m.registry {
-		if (r.SparkID != "" && r.SparkID == sw.ID) || (r.SparkID == "" && r.SparkUI != "" && r.SparkUI == sw.WebUIAddress) {
+		if r.SparkID == sw.ID || (r.SparkID == "" && r.SparkUI != "" && r.SparkUI == sw.WebUIAddress) {
 			return r
 		}
 	}

@@ -51,8 +51,25 @@ var errSilent = errors.New("")
 func Main() int {
 	f := &Factory{IO: System(), Getenv: os.Getenv}
 	defer f.Close()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-sigs:
+			// After the first Ctrl-C, commands clean up (a create rolls back, run destroys its
+			// cluster); with the handler gone, a second one ends the program at once.
+			signal.Stop(sigs)
+			if len(os.Args) > 1 && os.Args[1] != "agent" {
+				f.IO.Warn("interrupted: cleaning up (Ctrl-C again to abandon the clean-up)")
+			}
+			cancel()
+		case <-done:
+		}
+	}()
 	return Run(ctx, f, os.Args[1:])
 }
 
@@ -78,7 +95,7 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 			fmt.Fprintf(f.IO.ErrOut, "Error: %s\n", err)
 		}
 		var ue *usageError
-		if errors.As(err, &ue) {
+		if errors.As(err, &ue) || isCobraUsage(err) {
 			fmt.Fprintf(f.IO.ErrOut, "Run '%s --help' for usage.\n", commandPath(root, args))
 		}
 	}
@@ -141,6 +158,16 @@ The spec is documented in docs/spec.md; every verb has --help.`,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
 	root.AddGroup(&cobra.Group{ID: "cluster", Title: "Clusters:"}, &cobra.Group{ID: "jobs", Title: "Jobs:"}, &cobra.Group{ID: "other", Title: "Other:"})
+	for _, c := range []*cobra.Command{
+		newCreateCmd(f), newPlanCmd(f), newListCmd(f), newStatusCmd(f), newAddCmd(f), newRemoveCmd(f), newDestroyCmd(f),
+	} {
+		c.GroupID = "cluster"
+		root.AddCommand(c)
+	}
+	for _, c := range []*cobra.Command{newSubmitCmd(f), newJobsCmd(f), newLogsCmd(f), newKillJobCmd(f), newRunCmd(f), newEventsCmd(f)} {
+		c.GroupID = "jobs"
+		root.AddCommand(c)
+	}
 	for _, c := range []*cobra.Command{newAgentCmd(f), newVersionCmd(f), newCompletionCmd()} {
 		c.GroupID = "other"
 		root.AddCommand(c)

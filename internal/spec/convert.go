@@ -11,8 +11,8 @@ import (
 const (
 	defaultWorkers      = 2
 	defaultMaxAtLeast   = 10
-	defaultWorkerCores  = 1
-	defaultWorkerMemory = 1024 // MiB
+	defaultWorkerCores  = 2
+	defaultWorkerMemory = 2048 // MiB: a driver and an executor of Spark's default 1g each fit on one worker
 	defaultNamespace    = "sparkplane"
 	defaultSSHPort      = 22
 	defaultZones        = 1

@@ -78,7 +78,7 @@ func TestDefaults(t *testing.T) {
 		Name:      "spark",
 		Provider:  "local",
 		Spark:     Spark{Version: DefaultSparkVersion, Authenticate: true, Submit: SubmitSparkSubmit},
-		Workers:   Workers{Count: 2, Min: 0, Max: 10, Cores: 1, MemoryMiB: 1024},
+		Workers:   Workers{Count: 2, Min: 0, Max: 10, Cores: 2, MemoryMiB: 2048},
 		Autoscale: Autoscale{Policy: PolicyOff},
 	}
 	c.Origin = nil

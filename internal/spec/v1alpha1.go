@@ -51,8 +51,8 @@ type workersV1 struct {
 	Count         *int     `yaml:"count" doc:"workers at creation (default 2)"`
 	Min           *int     `yaml:"min" doc:"fewest workers the cluster may scale to (default 0)"`
 	Max           *int     `yaml:"max" doc:"most workers the cluster may scale to (default the larger of count and 10)"`
-	Cores         *int     `yaml:"cores" doc:"cores each worker offers to Spark (local and hosts; default 1)"`
-	Memory        string   `yaml:"memory" doc:"memory each worker offers to Spark, as Spark writes it: 512m, 2g (local and hosts; default 1g)"`
+	Cores         *int     `yaml:"cores" doc:"cores each worker offers to Spark (local and hosts; default 2)"`
+	Memory        string   `yaml:"memory" doc:"memory each worker offers to Spark, as Spark writes it: 512m, 2g (local and hosts; default 2g)"`
 	InstanceTypes []string `yaml:"instanceTypes" doc:"machine types for workers, most preferred first (cloud providers)"`
 	Spot          *bool    `yaml:"spot" doc:"use spot capacity for workers (cloud providers; default false)"`
 	DiskGiB       *int     `yaml:"diskGiB" doc:"size of each worker's data volume in GiB (cloud providers)"`

@@ -1,0 +1,524 @@
+package cli
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sparkplane/sparkplane/internal/agent/agentapi"
+	"github.com/sparkplane/sparkplane/internal/cluster"
+	"github.com/sparkplane/sparkplane/internal/provider"
+	"github.com/sparkplane/sparkplane/internal/spec"
+)
+
+// specFlags are the flags that say which cluster to make.
+type specFlags struct {
+	file      string
+	name      string
+	provider  string
+	workers   int
+	sets      []string
+	sparkHome string
+}
+
+func (s *specFlags) add(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVarP(&s.file, "file", "f", "", "cluster spec (YAML); - reads standard input. Without it: a local cluster of two workers")
+	fl.StringVarP(&s.name, "name", "n", "", "cluster name (overrides the spec's name)")
+	fl.StringVarP(&s.provider, "provider", "p", "", "provider: local, aws, kubernetes, nomad or hosts (overrides the spec)")
+	fl.IntVar(&s.workers, "workers", -1, "number of workers (overrides workers.count)")
+	fl.StringArrayVar(&s.sets, "set", nil, "set any spec field, e.g. --set workers.max=20 --set spark.conf.spark.executor.memory=2g (repeatable)")
+	fl.StringVar(&s.sparkHome, "spark-home", "", "an unpacked Spark to use instead of SPARK_HOME or a download (local provider)")
+	cmd.MarkFlagFilename("file", "yaml", "yml")
+}
+
+func yamlString(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+// load reads the spec file (or the default spec) with the flags applied over it.
+func (s *specFlags) load(defaultName string) (*spec.Cluster, error) {
+	var ov []spec.Override
+	if s.name != "" {
+		ov = append(ov, spec.Override{Path: []string{"name"}, Value: yamlString(s.name), Flag: "-n " + s.name})
+	}
+	if s.provider != "" {
+		ov = append(ov, spec.Override{Path: []string{"provider"}, Value: yamlString(s.provider), Flag: "-p " + s.provider})
+	}
+	if s.workers >= 0 {
+		ov = append(ov, spec.Override{Path: []string{"workers", "count"}, Value: strconv.Itoa(s.workers), Flag: fmt.Sprintf("--workers %d", s.workers)})
+	}
+	for _, set := range s.sets {
+		o, err := spec.SetFlag(set)
+		if err != nil {
+			return nil, &usageError{err}
+		}
+		ov = append(ov, o)
+	}
+	if s.file == "" {
+		return spec.Default(spec.Options{DefaultName: defaultName, Overrides: ov})
+	}
+	return spec.LoadFile(s.file, spec.Options{Overrides: ov})
+}
+
+// clusterArg takes the cluster's name from the first argument or -n, as seed 004's commands do.
+func clusterArg(name string, args []string) (string, []string, error) {
+	switch {
+	case name != "":
+		return name, args, nil
+	case len(args) > 0:
+		return args[0], args[1:], nil
+	}
+	return "", nil, usagef("which cluster? give its name (sparkplane list shows them)")
+}
+
+// refFlags are -n and -p for verbs on an existing cluster.
+type refFlags struct{ name, provider string }
+
+func (r *refFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&r.name, "name", "n", "", "cluster name (or give it as the first argument)")
+	cmd.Flags().StringVarP(&r.provider, "provider", "p", "", "provider of the cluster (default: the one it was created on)")
+}
+
+func (r *refFlags) ref(args []string) (cluster.Ref, []string, error) {
+	name, rest, err := clusterArg(r.name, args)
+	return cluster.Ref{Name: name, Provider: r.provider}, rest, err
+}
+
+func newCreateCmd(f *Factory) *cobra.Command {
+	var sf specFlags
+	var dryRun, retain bool
+	var output string
+	cmd := &cobra.Command{
+		Use:   "create [-f SPEC] [flags]",
+		Short: "Create a cluster",
+		Long: `Create a Spark cluster from a spec and wait until its master and every worker run.
+
+Without -f, the cluster is a local one named "spark" with one master and two workers. Flags
+override the spec. Create is all-or-nothing: if a step fails, or you press Ctrl-C, everything
+made so far is destroyed again (unless --retain).`,
+		Example: `  sparkplane create
+  sparkplane create -f examples/local.yaml
+  sparkplane create -n big --workers 6 --set workers.cores=2
+  sparkplane create -f cluster.yaml --dry-run`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := sf.load("spark")
+			if err != nil {
+				return err
+			}
+			m, _, err := f.manager(sf.sparkHome)
+			if err != nil {
+				return err
+			}
+			if dryRun {
+				return printPlan(f, m, cmd, c, output)
+			}
+			st, err := m.Create(cmd.Context(), c, cluster.CreateOptions{Retain: retain})
+			if err != nil {
+				return err
+			}
+			if output != FormatTable {
+				return f.IO.Print(output, st)
+			}
+			f.IO.Success("cluster %s is ready", c.Name)
+			fmt.Fprintf(f.IO.ErrOut, "\n  Submit a job:   sparkplane submit -n %s app.py\n  See it:         sparkplane status %s\n  Spark's UI:     %s\n  Remove it:      sparkplane destroy %s\n",
+				c.Name, c.Name, st.Agent.Master.UI, c.Name)
+			return nil
+		},
+	}
+	sf.add(cmd)
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show what would be created, and create nothing")
+	cmd.Flags().BoolVar(&retain, "retain", false, "keep what a failed create made, for inspection")
+	addOutputFlag(cmd, &output)
+	return cmd
+}
+
+func newPlanCmd(f *Factory) *cobra.Command {
+	var sf specFlags
+	var output string
+	cmd := &cobra.Command{
+		Use:   "plan [-f SPEC] [flags]",
+		Short: "Show what create would make (create --dry-run)",
+		Long:  `Read and check a spec, and show what create would make with it, changing nothing.`,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := sf.load("spark")
+			if err != nil {
+				return err
+			}
+			m, _, err := f.manager(sf.sparkHome)
+			if err != nil {
+				return err
+			}
+			return printPlan(f, m, cmd, c, output)
+		},
+	}
+	sf.add(cmd)
+	addOutputFlag(cmd, &output)
+	return cmd
+}
+
+func printPlan(f *Factory, m *cluster.Manager, cmd *cobra.Command, c *spec.Cluster, output string) error {
+	plan, err := m.Plan(cmd.Context(), c)
+	if err != nil {
+		return err
+	}
+	if output != FormatTable {
+		return f.IO.Print(output, struct {
+			Spec *spec.Cluster  `json:"spec"`
+			Plan *provider.Plan `json:"plan"`
+		}{c, plan})
+	}
+	t := f.IO.NewTable("ACTION", "RESOURCE", "DETAIL")
+	for _, ch := range plan.Changes {
+		t.Row(ch.Action, ch.Resource, ch.Detail)
+	}
+	if err := t.Render(); err != nil {
+		return err
+	}
+	if plan.Detail != "" {
+		fmt.Fprintln(f.IO.Out, plan.Detail)
+	}
+	f.IO.Info("plan for %s on %s: %d to create; nothing was changed", c.Name, plan.Provider, len(plan.Changes))
+	return nil
+}
+
+func newListCmd(f *Factory) *cobra.Command {
+	var prov, output string
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List clusters",
+		Long:    `List the clusters the providers show: the local provider's, and those of every provider a cluster was created on from this machine.`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, _, err := f.manager("")
+			if err != nil {
+				return err
+			}
+			list, err := m.List(cmd.Context(), prov)
+			if err != nil {
+				return err
+			}
+			if output != FormatTable {
+				if list == nil {
+					list = []cluster.Summary{}
+				}
+				return f.IO.Print(output, list)
+			}
+			if len(list) == 0 {
+				f.IO.Info("no clusters; sparkplane create makes one")
+				return nil
+			}
+			t := f.IO.NewTable("NAME", "PROVIDER", "STATE", "WORKERS", "AGE", "AGENT")
+			for _, s := range list {
+				t.Row(s.Name, s.Provider, s.State, fmt.Sprintf("%d/%d", s.Running, s.Workers), age(s.CreatedAt), s.Agent)
+			}
+			return t.Render()
+		},
+	}
+	cmd.Flags().StringVarP(&prov, "provider", "p", "", "list only this provider's clusters")
+	addOutputFlag(cmd, &output)
+	return cmd
+}
+
+func age(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return shortDuration(time.Since(t))
+}
+
+func shortDuration(d time.Duration) string {
+	switch {
+	case d < 10*time.Second:
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+func newStatusCmd(f *Factory) *cobra.Command {
+	var rf refFlags
+	var output string
+	cmd := &cobra.Command{
+		Use:     "status NAME",
+		Aliases: []string{"info"},
+		Short:   "Show a cluster: its nodes, Spark's workers, recent jobs and when it ends",
+		Args:    cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ref, _, err := rf.ref(args)
+			if err != nil {
+				return err
+			}
+			m, _, err := f.manager("")
+			if err != nil {
+				return err
+			}
+			st, err := m.Status(cmd.Context(), ref)
+			if err != nil {
+				return err
+			}
+			if output != FormatTable {
+				return f.IO.Print(output, st)
+			}
+			return printStatus(f, st)
+		},
+	}
+	rf.add(cmd)
+	addOutputFlag(cmd, &output)
+	return cmd
+}
+
+func printStatus(f *Factory, st *cluster.Status) error {
+	out := f.IO.Out
+	fmt.Fprintf(out, "Cluster:   %s (%s) — %s, created %s ago\n", st.Name, st.Provider, st.State, age(st.CreatedAt))
+	a := st.Agent
+	if a == nil {
+		fmt.Fprintf(out, "Master:    not answering: %s\n", st.AgentError)
+	} else {
+		fmt.Fprintf(out, "Master:    %s  UI %s  (Spark %s, %s)\n", a.Master.URL, a.Master.UI, a.Master.Version, orDash(a.Master.State))
+		fmt.Fprintf(out, "Capacity:  %d alive worker(s), %d/%d cores used, %s/%s memory used\n",
+			a.AliveWorkers(), a.CoresUsed, a.Cores, spec.FormatMemory(a.MemoryUsed), spec.FormatMemory(a.MemoryMiB))
+		fmt.Fprintf(out, "Lifetime:  %s\n", lifetimeLine(a.Lifetime))
+		if starved := starvedApps(a); len(starved) > 0 {
+			f.IO.Warn("%d application(s) wait for executors with no core free: %s. Drivers may hold the cores their jobs need; add workers (sparkplane add %s) or run fewer jobs at once",
+				len(starved), strings.Join(starved, ", "), st.Name)
+		}
+	}
+	fmt.Fprintln(out)
+	t := f.IO.NewTable("NODE", "ROLE", "STATE", "SPARK", "CORES", "MEMORY", "DRIVERS", "DETAIL")
+	spark := map[string]agentapi.WorkerStatus{}
+	if a != nil {
+		for _, w := range a.Workers {
+			spark[w.NodeID] = w
+		}
+	}
+	for _, n := range st.Nodes {
+		sparkState, cores, mem, drivers := "-", "-", "-", "-"
+		if n.Role == "master" && a != nil {
+			sparkState = orDash(a.Master.State)
+		}
+		if w, ok := spark[n.ID]; ok {
+			sparkState = w.State
+			cores = fmt.Sprintf("%d/%d", w.CoresUsed, w.Cores)
+			mem = spec.FormatMemory(w.MemoryUsed) + "/" + spec.FormatMemory(w.MemoryMiB)
+			drivers = strconv.Itoa(w.Drivers)
+		}
+		t.Row(n.ID, n.Role, n.State, sparkState, cores, mem, drivers, n.Detail)
+	}
+	if err := t.Render(); err != nil {
+		return err
+	}
+	if a != nil && len(a.Jobs) > 0 {
+		fmt.Fprintln(out)
+		jt := f.IO.NewTable("JOB", "NAME", "STATE", "MODE", "SUBMITTED", "DURATION")
+		for i, j := range a.Jobs {
+			if i == 5 {
+				break
+			}
+			jt.Row(j.ID, j.Name, j.State, j.DeployMode, j.SubmittedAt.Local().Format("15:04:05"), shortDuration(j.Duration(time.Now())))
+		}
+		if err := jt.Render(); err != nil {
+			return err
+		}
+	}
+	if a != nil && len(a.Events) > 0 && f.IO.IsTerminal() {
+		fmt.Fprintln(out, "\nRecent events:")
+		for _, e := range a.Events {
+			fmt.Fprintf(out, "  %s  %s\n", e.Time.Local().Format("15:04:05"), e.Message)
+		}
+	}
+	return nil
+}
+
+// starvedApps names applications that have no core while no core is free.
+func starvedApps(a *agentapi.ClusterStatus) []string {
+	if a.Cores == 0 || a.CoresUsed < a.Cores {
+		return nil
+	}
+	var out []string
+	for _, app := range a.Apps {
+		if app.State == "WAITING" && app.Cores == 0 {
+			out = append(out, app.Name)
+		}
+	}
+	return out
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func lifetimeLine(l agentapi.Lifetime) string {
+	if l.MaxAge == 0 && l.IdleTimeout == 0 {
+		return "no limit (set lifetime.idleTimeout or lifetime.maxAge to have the cluster remove itself)"
+	}
+	var parts []string
+	if l.IdleTimeout > 0 {
+		if l.IdleSince.IsZero() {
+			parts = append(parts, fmt.Sprintf("busy (idleTimeout %s)", l.IdleTimeout))
+		} else {
+			parts = append(parts, fmt.Sprintf("idle for %s of %s", shortDuration(time.Since(l.IdleSince)), l.IdleTimeout))
+		}
+	}
+	if l.MaxAge > 0 {
+		parts = append(parts, fmt.Sprintf("maxAge %s", l.MaxAge))
+	}
+	line := strings.Join(parts, ", ")
+	if !l.DestroyAt.IsZero() {
+		line += fmt.Sprintf(" — destroys itself at %s (%s)", l.DestroyAt.Local().Format("2006-01-02 15:04:05"), l.DestroyCause)
+	}
+	return line
+}
+
+func newAddCmd(f *Factory) *cobra.Command {
+	var rf refFlags
+	var output string
+	cmd := &cobra.Command{
+		Use:     "add NAME [COUNT]",
+		Short:   "Add workers to a cluster",
+		Long:    `Start COUNT more workers (default 1) and wait until Spark has registered them. The cluster's workers.max bounds the total.`,
+		Example: "  sparkplane add laptop 2\n  sparkplane add -n laptop",
+		Args:    cobra.MaximumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ref, rest, err := rf.ref(args)
+			if err != nil {
+				return err
+			}
+			n := 1
+			if len(rest) == 1 {
+				if n, err = strconv.Atoi(rest[0]); err != nil || n < 1 {
+					return usagef("COUNT must be a whole number of at least 1, not %q", rest[0])
+				}
+			}
+			m, _, err := f.manager("")
+			if err != nil {
+				return err
+			}
+			added, err := m.Add(cmd.Context(), ref, n)
+			if err != nil {
+				return err
+			}
+			if output != FormatTable {
+				return f.IO.Print(output, agentapi.WorkersResult{Nodes: added})
+			}
+			return nil
+		},
+	}
+	rf.add(cmd)
+	addOutputFlag(cmd, &output)
+	return cmd
+}
+
+func newRemoveCmd(f *Factory) *cobra.Command {
+	var rf refFlags
+	var count int
+	var drain time.Duration
+	var force bool
+	var output string
+	cmd := &cobra.Command{
+		Use:   "remove NAME [WORKER...]",
+		Short: "Drain and remove workers",
+		Long: `Remove workers gracefully: each is decommissioned in Spark first (it takes no new work, its
+executors and cached blocks move to other workers), and stopped once no driver runs on it.
+Name the workers, or give --count to have sparkplane pick idle ones. The cluster's workers.min
+bounds what is left.`,
+		Example: "  sparkplane remove laptop --count 2\n  sparkplane remove laptop worker-3",
+		Args:    cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ref, nodes, err := rf.ref(args)
+			if err != nil {
+				return err
+			}
+			if len(nodes) > 0 && count > 0 {
+				return usagef("name workers or give --count, not both")
+			}
+			if len(nodes) == 0 && count == 0 {
+				count = 1
+			}
+			m, _, err := f.manager("")
+			if err != nil {
+				return err
+			}
+			removed, err := m.Remove(cmd.Context(), ref, agentapi.RemoveWorkersRequest{Nodes: nodes, Count: count, DrainTimeout: drain, Force: force})
+			if err != nil {
+				return err
+			}
+			if output != FormatTable {
+				return f.IO.Print(output, agentapi.WorkersResult{Nodes: removed})
+			}
+			return nil
+		},
+	}
+	rf.add(cmd)
+	cmd.Flags().IntVar(&count, "count", 0, "remove this many idle workers (default 1 when no worker is named)")
+	cmd.Flags().DurationVar(&drain, "drain-timeout", 2*time.Minute, "how long a worker may take to drain")
+	cmd.Flags().BoolVar(&force, "force", false, "also remove workers that have not drained, or run drivers")
+	addOutputFlag(cmd, &output)
+	return cmd
+}
+
+func newDestroyCmd(f *Factory) *cobra.Command {
+	var rf refFlags
+	var yes, dryRun bool
+	cmd := &cobra.Command{
+		Use:     "destroy NAME",
+		Aliases: []string{"kill", "delete", "rm"},
+		Short:   "Destroy a cluster and everything it has",
+		Long: `Destroy a cluster: every node, process, file and secret it has, so that nothing keeps costing.
+The record of its jobs stays (sparkplane jobs NAME). Destroying a cluster that does not exist
+succeeds. On a terminal you are asked to confirm; elsewhere --yes is required.`,
+		Example: "  sparkplane destroy laptop\n  sparkplane destroy laptop --yes",
+		Args:    cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ref, _, err := rf.ref(args)
+			if err != nil {
+				return err
+			}
+			m, _, err := f.manager("")
+			if err != nil {
+				return err
+			}
+			if dryRun {
+				st, err := m.Status(cmd.Context(), ref)
+				if err != nil {
+					return err
+				}
+				t := f.IO.NewTable("ACTION", "RESOURCE", "DETAIL")
+				for _, n := range st.Nodes {
+					t.Row("destroy", n.Role+" "+n.ID, n.Detail)
+				}
+				t.Row("destroy", "secret and state of "+st.Name, "job history is kept")
+				return t.Render()
+			}
+			if !yes {
+				if !f.IO.CanPrompt() {
+					return usagef("refusing to destroy %s without --yes when not on a terminal", ref.Name)
+				}
+				fmt.Fprintf(f.IO.ErrOut, "Destroy cluster %s and everything it runs? Type its name to confirm: ", ref.Name)
+				answer, _ := bufio.NewReader(f.IO.In).ReadString('\n')
+				if strings.TrimSpace(answer) != ref.Name {
+					return &ExitError{Code: ExitFailure, Err: fmt.Errorf("not confirmed; %s is untouched", ref.Name)}
+				}
+			}
+			return m.Destroy(cmd.Context(), ref)
+		},
+	}
+	rf.add(cmd)
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show what would be destroyed, and destroy nothing")
+	return cmd
+}

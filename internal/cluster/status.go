@@ -1,0 +1,278 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/sparkplane/sparkplane/internal/agent/agentapi"
+	"github.com/sparkplane/sparkplane/internal/provider"
+	"github.com/sparkplane/sparkplane/internal/spec"
+	"github.com/sparkplane/sparkplane/internal/state"
+)
+
+// Cluster states as status reports them.
+const (
+	StateRunning  = "running"  // the master and every worker run
+	StateDegraded = "degraded" // the master runs; some worker does not
+	StateNoMaster = "no-master"
+	StateStarting = "starting"
+)
+
+// Status is a cluster as its provider and its master agent describe it.
+type Status struct {
+	Name       string                  `json:"name"`
+	Provider   string                  `json:"provider"`
+	State      string                  `json:"state"`
+	Spec       *spec.Cluster           `json:"spec,omitempty"`
+	CreatedAt  time.Time               `json:"createdAt"`
+	Nodes      []provider.Node         `json:"nodes"`
+	Agent      *agentapi.ClusterStatus `json:"agent,omitempty"` // nil when the master agent does not answer
+	AgentError string                  `json:"agentError,omitempty"`
+}
+
+// Status describes one cluster: the provider says which nodes exist, the master agent what Spark
+// makes of them.
+func (m *Manager) Status(ctx context.Context, ref Ref) (*Status, error) {
+	p, err := m.resolve(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	pc, err := p.Get(ctx, ref.Name)
+	if errors.Is(err, provider.ErrNotFound) {
+		return nil, m.notFound(ctx, ref.Name, p.Name())
+	}
+	if err != nil {
+		return nil, err
+	}
+	st := &Status{Name: pc.Name, Provider: pc.Provider, Spec: pc.Spec, CreatedAt: pc.CreatedAt, Nodes: pc.Nodes}
+	if pc.Agent != "" {
+		secret, err := p.Secret(ctx, ref.Name)
+		if err == nil {
+			st.Agent, err = (&agentapi.Client{BaseURL: pc.Agent, Token: secret}).Status(ctx)
+		}
+		if err != nil {
+			st.AgentError = err.Error()
+		}
+	} else {
+		st.AgentError = "the master's agent is not running"
+	}
+	st.State = summarize(st)
+	if st.Agent != nil {
+		m.syncJobs(ctx, st.Agent.Jobs)
+	}
+	return st, nil
+}
+
+func summarize(st *Status) string {
+	if st.Agent == nil || st.Agent.Master.State != "ALIVE" {
+		for _, n := range st.Nodes {
+			if n.Role == "master" && n.State == provider.NodeStarting {
+				return StateStarting
+			}
+		}
+		return StateNoMaster
+	}
+	workers := 0
+	for _, n := range st.Nodes {
+		if n.Role == "worker" {
+			workers++
+		}
+	}
+	if st.Agent.AliveWorkers() < workers {
+		return StateDegraded
+	}
+	return StateRunning
+}
+
+// Summary is one line of list.
+type Summary struct {
+	Name      string    `json:"name"`
+	Provider  string    `json:"provider"`
+	State     string    `json:"state"`
+	Workers   int       `json:"workers"`
+	Running   int       `json:"workersRunning"`
+	CreatedAt time.Time `json:"createdAt"`
+	Agent     string    `json:"agent,omitempty"`
+}
+
+// List describes every cluster the providers can see: the named one, or the default provider and
+// every provider the state remembers a cluster on. A provider that cannot be asked is reported as
+// a warning and skipped.
+func (m *Manager) List(ctx context.Context, only string) ([]Summary, error) {
+	names := map[string]bool{}
+	if only != "" {
+		names[only] = true
+	} else {
+		names[DefaultProvider] = true
+		recs, err := m.Store.ListClusters(ctx, false)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range recs {
+			names[r.Provider] = true
+		}
+	}
+	var out []Summary
+	seen := map[string]bool{}
+	for name := range names {
+		p, err := m.Providers.Get(name)
+		if err != nil {
+			m.progress().Warn(err.Error())
+			continue
+		}
+		list, err := p.List(ctx)
+		if err != nil {
+			if only != "" {
+				return nil, err
+			}
+			m.progress().Warn(fmt.Sprintf("provider %s: %v", name, err))
+			continue
+		}
+		for _, c := range list {
+			s := Summary{Name: c.Name, Provider: c.Provider, CreatedAt: c.CreatedAt, Agent: c.Agent, State: StateRunning}
+			masterUp := false
+			for _, n := range c.Nodes {
+				if n.Role == "worker" {
+					s.Workers++
+					if n.State == provider.NodeRunning {
+						s.Running++
+					}
+				} else if n.State == provider.NodeRunning {
+					masterUp = true
+				}
+			}
+			switch {
+			case c.Spec == nil:
+				s.State = "broken" // a directory without its record: sparkplane destroy removes it
+			case !masterUp:
+				s.State = StateNoMaster
+			case s.Running < s.Workers:
+				s.State = StateDegraded
+			}
+			seen[c.Name] = true
+			out = append(out, s)
+		}
+	}
+	// Clusters the state says run but no provider shows are gone: say so once, then forget them.
+	if recs, err := m.Store.ListClusters(ctx, false); err == nil {
+		for _, r := range recs {
+			if !seen[r.Name] && names[r.Provider] && r.Status == state.ClusterRunning {
+				m.Store.SetClusterStatus(ctx, r.Name, state.ClusterDestroyed)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Add starts n more workers and waits until Spark has registered them.
+func (m *Manager) Add(ctx context.Context, ref Ref, n int) ([]string, error) {
+	client, _, err := m.connect(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	before, err := client.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pr := m.progress()
+	pr.Start(fmt.Sprintf("Adding %d worker(s) to %s", n, ref.Name))
+	res, err := client.AddWorkers(ctx, n)
+	if err != nil {
+		pr.Fail("Add failed")
+		return nil, err
+	}
+	if _, err := m.waitReady(ctx, client, before.AliveWorkers()+len(res.Nodes)); err != nil {
+		pr.Fail("The new workers did not register")
+		return res.Nodes, err
+	}
+	pr.Done(fmt.Sprintf("added %d worker(s): %v", len(res.Nodes), res.Nodes))
+	return res.Nodes, nil
+}
+
+// Remove drains and removes workers: the named ones, or count idle ones.
+func (m *Manager) Remove(ctx context.Context, ref Ref, req agentapi.RemoveWorkersRequest) ([]string, error) {
+	client, _, err := m.connect(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	pr := m.progress()
+	what := fmt.Sprintf("%d worker(s)", req.Count)
+	if len(req.Nodes) > 0 {
+		what = fmt.Sprint(req.Nodes)
+	}
+	pr.Start(fmt.Sprintf("Draining and removing %s from %s", what, ref.Name))
+	res, err := client.RemoveWorkers(ctx, req)
+	if err != nil {
+		pr.Fail("Remove failed")
+		return nil, err
+	}
+	pr.Done(fmt.Sprintf("removed %v after decommissioning them in Spark", res.Nodes))
+	return res.Nodes, nil
+}
+
+// Destroy removes a cluster and everything it has. Its jobs' records are kept. Destroying a
+// cluster that does not exist succeeds and says so.
+func (m *Manager) Destroy(ctx context.Context, ref Ref) error {
+	pr := m.progress()
+	p, err := m.resolve(ctx, ref)
+	if err != nil {
+		return err
+	}
+	unlock, err := m.Store.Lock(ctx, "cluster/"+ref.Name, "destroy")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if _, err := p.Get(ctx, ref.Name); errors.Is(err, provider.ErrNotFound) {
+		m.notFound(ctx, ref.Name, p.Name())
+		pr.Info(fmt.Sprintf("no cluster %s on %s: nothing to destroy", ref.Name, p.Name()))
+		// Leftovers of a crashed create are still cleaned.
+		return p.Destroy(ctx, ref.Name)
+	}
+	// Keep the job history: bring it up to date while the agent still answers.
+	if client, _, err := m.connect(ctx, ref); err == nil {
+		if jobs, err := client.Jobs(ctx); err == nil {
+			m.syncJobs(ctx, jobs)
+		}
+	}
+	m.Store.SetClusterStatus(ctx, ref.Name, state.ClusterDestroying)
+	pr.Start(fmt.Sprintf("Destroying %s on %s", ref.Name, p.Name()))
+	if err := p.Destroy(ctx, ref.Name); err != nil {
+		pr.Fail("Destroy failed")
+		return fmt.Errorf("%w; destroy is safe to run again", err)
+	}
+	if _, err := p.Get(ctx, ref.Name); !errors.Is(err, provider.ErrNotFound) {
+		pr.Fail("Destroy left something behind")
+		return fmt.Errorf("destroy %s: the provider still shows it (%v); run destroy again", ref.Name, err)
+	}
+	m.markLost(ctx, ref.Name)
+	m.Store.SetClusterStatus(ctx, ref.Name, state.ClusterDestroyed)
+	m.Store.AddEvent(ctx, state.Event{Cluster: ref.Name, Kind: "destroy", Message: "destroyed"})
+	pr.Done(fmt.Sprintf("destroyed %s: nothing of it remains on %s", ref.Name, p.Name()))
+	return nil
+}
+
+// markLost ends, in the history, jobs whose cluster went before they did.
+func (m *Manager) markLost(ctx context.Context, cluster string) {
+	jobs, err := m.Store.ListJobs(ctx, cluster, 0)
+	if err != nil {
+		return
+	}
+	for _, j := range jobs {
+		if !state.JobDone(j.State) {
+			j.State, j.Message, j.FinishedAt = state.JobLost, "the cluster was destroyed before the job ended", time.Now()
+			m.Store.PutJob(ctx, j)
+		}
+	}
+}
+
+// syncJobs copies job records from the agent into the history.
+func (m *Manager) syncJobs(ctx context.Context, jobs []state.Job) {
+	for _, j := range jobs {
+		m.Store.PutJob(ctx, j)
+	}
+}
