@@ -125,8 +125,9 @@ func (m *master) event(kind, msg string) {
 
 func (m *master) run(ctx context.Context, stop context.CancelFunc) {
 	daemonCtx, stopDaemon := context.WithCancel(context.Background())
+	daemonDone := make(chan struct{})
+	go func() { m.daemon.Run(daemonCtx); close(daemonDone) }()
 	var wg sync.WaitGroup
-	wg.Go(func() { m.daemon.Run(daemonCtx) })
 	wg.Go(func() { m.jobs.run(ctx) })
 	tick := time.NewTicker(m.deps.PollInterval)
 	defer tick.Stop()
@@ -138,7 +139,7 @@ loop:
 		case <-tick.C:
 			m.poll(ctx)
 			if cause := m.checkLifetime(); cause != "" {
-				m.selfDestroy(cause, stopDaemon, &wg)
+				m.selfDestroy(cause, stopDaemon, daemonDone)
 				stop()
 				break loop
 			}
@@ -146,6 +147,7 @@ loop:
 		}
 	}
 	stopDaemon()
+	<-daemonDone
 	wg.Wait()
 	m.daemonLog.Close()
 	m.store.Close()
@@ -217,14 +219,14 @@ func (m *master) lifetime() agentapi.Lifetime {
 
 // selfDestroy destroys the cluster through its provider, from inside it: jobs end, the Spark
 // master stops, and the provider removes every node, this one last.
-func (m *master) selfDestroy(cause string, stopDaemon context.CancelFunc, wg *sync.WaitGroup) {
+func (m *master) selfDestroy(cause string, stopDaemon context.CancelFunc, daemonDone <-chan struct{}) {
 	m.mu.Lock()
 	m.destroyCause = cause
 	m.mu.Unlock()
 	m.event("lifetime", "destroying the cluster: "+cause)
 	m.jobs.endAll(state.JobKilled, "the cluster destroyed itself: "+cause)
 	stopDaemon()
-	wg.Wait()
+	<-daemonDone
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	p, err := m.provider()
@@ -528,6 +530,13 @@ func (m *master) removeWorkers(ctx context.Context, req agentapi.RemoveWorkersRe
 	for _, ws := range st.Workers {
 		byNode[ws.NodeID] = ws
 	}
+	n := req.Count
+	if len(req.Nodes) > 0 {
+		n = len(req.Nodes)
+	}
+	if left := len(workers) - n; left < m.cfg.Spec.Workers.Min {
+		return nil, http.StatusConflict, "", fmt.Errorf("removing %d would leave %d workers, below workers.min %d", n, left, m.cfg.Spec.Workers.Min)
+	}
 	var chosen []string
 	if len(req.Nodes) > 0 {
 		for _, id := range req.Nodes {
@@ -559,9 +568,6 @@ func (m *master) removeWorkers(ctx context.Context, req agentapi.RemoveWorkersRe
 			return nil, http.StatusConflict, "wait for running work to finish, name workers, or add --force to drain busy ones",
 				fmt.Errorf("only %d of %d workers are idle", len(chosen), len(workers))
 		}
-	}
-	if left := len(workers) - len(chosen); left < m.cfg.Spec.Workers.Min {
-		return nil, http.StatusConflict, "", fmt.Errorf("removing %d would leave %d workers, below workers.min %d", len(chosen), left, m.cfg.Spec.Workers.Min)
 	}
 	m.mu.Lock()
 	for _, id := range chosen {
