@@ -3,7 +3,9 @@ package cli
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"strconv"
 	"strings"
 	"time"
@@ -61,7 +63,12 @@ func (s *specFlags) load(defaultName string) (*spec.Cluster, error) {
 	if s.file == "" {
 		return spec.Default(spec.Options{DefaultName: defaultName, Overrides: ov})
 	}
-	return spec.LoadFile(s.file, spec.Options{Overrides: ov})
+	c, err := spec.LoadFile(s.file, spec.Options{Overrides: ov})
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return nil, &usageError{err} // a -f that names no readable file is a mistake on the command line
+	}
+	return c, err
 }
 
 // clusterArg takes the cluster's name from the first argument or -n, as seed 004's commands do.
