@@ -32,9 +32,11 @@ type master struct {
 	history                   *state.Store // the user's state database, when it is on this machine
 	jobs                      *jobs
 
+	pollMu       sync.Mutex // one read of the master's state at a time
 	mu           sync.Mutex
 	last         *spark.MasterState
 	lastErr      error
+	lastPoll     time.Time
 	registry     map[string]*registered // worker agents by node id
 	removing     map[string]bool        // workers being drained and removed on purpose
 	idleSince    time.Time
@@ -131,6 +133,7 @@ func (m *master) run(ctx context.Context, stop context.CancelFunc) {
 	wg.Go(func() { m.jobs.run(ctx) })
 	tick := time.NewTicker(m.deps.PollInterval)
 	defer tick.Stop()
+	m.poll(ctx)
 loop:
 	for {
 		select {
@@ -157,6 +160,8 @@ loop:
 }
 
 func (m *master) poll(ctx context.Context) {
+	m.pollMu.Lock()
+	defer m.pollMu.Unlock()
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	ms, err := m.ui.MasterState(pctx)
@@ -164,10 +169,21 @@ func (m *master) poll(ctx context.Context) {
 	if err == nil {
 		m.last = ms
 	}
-	m.lastErr = err
+	m.lastErr, m.lastPoll = err, time.Now()
 	m.mu.Unlock()
 	if err == nil {
 		m.jobs.track(ms)
+	}
+}
+
+// refresh reads the master's state again if what is known is older than maxAge, so that a status
+// asked for just after a change shows it.
+func (m *master) refresh(ctx context.Context, maxAge time.Duration) {
+	m.mu.Lock()
+	fresh := time.Since(m.lastPoll) < maxAge
+	m.mu.Unlock()
+	if !fresh {
+		m.poll(ctx)
 	}
 }
 
@@ -323,6 +339,7 @@ func (m *master) routes(mux *http.ServeMux) {
 }
 
 func (m *master) status(ctx context.Context) *agentapi.ClusterStatus {
+	m.refresh(ctx, 250*time.Millisecond)
 	ms := m.lastState()
 	st := &agentapi.ClusterStatus{
 		Cluster:  m.cfg.Cluster,

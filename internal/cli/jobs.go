@@ -42,6 +42,10 @@ func (j *jobFlags) add(cmd *cobra.Command) {
 }
 
 func (j *jobFlags) spec(app string, args []string) (cluster.JobSpec, error) {
+	// "APP -- ARGS" is allowed for symmetry with other tools; the "--" is not the application's.
+	if len(args) > 0 && args[0] == "--" {
+		args = args[1:]
+	}
 	js := cluster.JobSpec{Class: j.class, Name: j.appName, Args: args, PyFiles: j.pyFiles, Jars: j.jars, Files: j.files}
 	if len(j.conf) > 0 {
 		js.Conf = map[string]string{}

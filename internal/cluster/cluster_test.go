@@ -55,7 +55,7 @@ type env struct {
 	prov  *local.Provider
 }
 
-func newEnv(t *testing.T, sparkHome string) *env {
+func newEnv(t testing.TB, sparkHome string) *env {
 	t.Helper()
 	root := t.TempDir()
 	store, err := state.Open(filepath.Join(root, "state.db"))

@@ -140,6 +140,10 @@ func (w *Worker) run(ctx context.Context) error {
 		logf("INFO Worker: Worker decommissioning not enabled.")
 	}
 
+	// Like Spark's Worker.onStart, register at once; then heartbeat.
+	if err := w.register(ctx); err != nil {
+		logf("WARN Worker: Failed to connect to master %s: %v", w.rpc.master, err)
+	}
 	hb := time.NewTicker(300 * time.Millisecond)
 	defer hb.Stop()
 	for {
