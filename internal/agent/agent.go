@@ -121,15 +121,21 @@ func Run(ctx context.Context, cfg *agentapi.Config, deps Deps) error {
 		l.Close()
 		return err
 	}
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/health", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, agentapi.Health{OK: true, Role: cfg.Role, Version: version.String()})
 	})
+	// Shutdown stops this agent and its Spark daemon gracefully; it does not destroy the cluster.
+	mux.HandleFunc("POST /v1/shutdown", func(w http.ResponseWriter, _ *http.Request) {
+		n.log.Info("shutdown requested through the API")
+		writeJSON(w, http.StatusAccepted, struct{}{})
+		stop()
+	})
 	r.routes(mux)
 	srv := &http.Server{Handler: n.authenticate(mux), ReadHeaderTimeout: 10 * time.Second}
 
-	ctx, stop := context.WithCancel(ctx)
-	defer stop()
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -430,6 +430,22 @@ func TestAgentAPI(t *testing.T) {
 	if _, err := w.DriverLogs(ctx, "../../etc", agentapi.Stdout, 0); err == nil {
 		t.Error("a driver id naming another directory was accepted")
 	}
+	if err := (&agentapi.Client{BaseURL: w.BaseURL, Token: "wrong"}).Shutdown(ctx); !errors.Is(err, agentapi.ErrUnauthorized) {
+		t.Errorf("shutdown with a wrong token: %v", err)
+	}
+
+	// Shutdown stops the master's agent; Run returns.
+	if err := c.master.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.done:
+	case <-time.After(time.Minute):
+		t.Fatal("the master agent did not stop")
+	}
+	if c.prov.destroyed.Load() != 0 {
+		t.Error("shutdown must not destroy the cluster")
+	}
 }
 
 func TestAddDrainRemove(t *testing.T) {

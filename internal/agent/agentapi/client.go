@@ -265,6 +265,11 @@ func (c *Client) Decommission(ctx context.Context) error {
 	return c.postJSON(ctx, "/v1/decommission", struct{}{}, nil)
 }
 
+// Shutdown asks an agent to stop itself and its Spark daemon. It does not destroy the cluster.
+func (c *Client) Shutdown(ctx context.Context) error {
+	return c.postJSON(ctx, "/v1/shutdown", struct{}{}, nil)
+}
+
 // ReadEndpoint reads the endpoint file an agent wrote in its node directory.
 func ReadEndpoint(nodeDir string) (*Endpoint, error) {
 	b, err := os.ReadFile(filepath.Join(nodeDir, EndpointFile))

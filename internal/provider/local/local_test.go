@@ -2,9 +2,11 @@ package local_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -63,8 +65,9 @@ func TestRealSparkConformance(t *testing.T) {
 	providertest.Run(t, providertest.Harness{Provider: p, Spec: smallSpec, Options: sparkOptions(home), Timeout: 5 * time.Minute})
 }
 
-// A worker agent killed with SIGKILL takes its Spark worker along (parent-death signal); the
-// master's agent notices, cleans up and starts a replacement.
+// A worker agent killed with SIGKILL in the middle of a job takes its Spark worker along
+// (parent-death signal): Spark drops the worker, the job running there ends instead of hanging,
+// and the master's agent cleans up and starts a replacement.
 func TestKilledWorkerIsReplaced(t *testing.T) {
 	p, root := newProvider(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -80,11 +83,40 @@ func TestKilledWorkerIsReplaced(t *testing.T) {
 	client := &agentapi.Client{BaseURL: got.Agent, Token: opts.Secret}
 	waitAlive(t, ctx, client, 2)
 
-	pid := pidOf(t, root, c.Name, "worker-1")
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+	app := filepath.Join(t.TempDir(), "long.jar")
+	os.WriteFile(app, []byte("standin: duration=10m\n"), 0o644)
+	job, err := client.Submit(ctx, agentapi.JobRequest{Resource: "long.jar", Class: "Long"}, map[string]string{"long.jar": app})
+	if err != nil {
 		t.Fatal(err)
 	}
-	testutil.Eventually(t, 2*time.Minute, "worker-1 replaced", func() error {
+	var victim string
+	testutil.Eventually(t, time.Minute, "the driver runs on a worker", func() error {
+		st, err := client.Status(ctx)
+		if err != nil {
+			return err
+		}
+		for _, w := range st.Workers {
+			if w.Drivers > 0 {
+				victim = w.NodeID
+				return nil
+			}
+		}
+		return errors.New("not placed yet")
+	})
+	if err := syscall.Kill(pidOf(t, root, c.Name, victim), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, time.Minute, "the job ends with its worker", func() error {
+		j, err := client.Job(ctx, job.ID)
+		if err != nil {
+			return err
+		}
+		if j.State != "ERROR" {
+			return fmt.Errorf("job is %s", j.State)
+		}
+		return nil
+	})
+	testutil.Eventually(t, 2*time.Minute, victim+" replaced", func() error {
 		d, err := p.Get(ctx, c.Name)
 		if err != nil {
 			return err
@@ -96,7 +128,7 @@ func TestKilledWorkerIsReplaced(t *testing.T) {
 			}
 			ids = append(ids, n.ID)
 		}
-		if strings.Join(ids, ",") != "worker-2,worker-3" {
+		if len(ids) != 2 || slices.Contains(ids, victim) || !slices.Contains(ids, "worker-3") {
 			return fmt.Errorf("workers %v", ids)
 		}
 		return nil
@@ -109,7 +141,7 @@ func TestKilledWorkerIsReplaced(t *testing.T) {
 			return err
 		}
 		for _, e := range st.Events {
-			if strings.Contains(e.Message, "lost worker-1 (agent gone); replaced by worker-3") {
+			if strings.Contains(e.Message, "lost "+victim+" (agent gone); replaced by worker-3") {
 				return nil
 			}
 		}

@@ -327,6 +327,25 @@ func authorized(r *http.Request, secret string) bool {
 
 func (m *Master) rpcHandler() http.Handler {
 	mux := http.NewServeMux()
+	// A worker holds this request open for as long as it lives, as Spark's RPC holds a connection:
+	// when it closes, the master drops the worker at once (Master.onDisconnected), long before
+	// spark.worker.timeout.
+	mux.HandleFunc("/connect", func(w http.ResponseWriter, r *http.Request) {
+		if !authorized(r, m.secret) {
+			http.Error(w, "authentication failed", http.StatusForbidden)
+			return
+		}
+		id := r.URL.Query().Get("id")
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if wk := m.workerLocked(id); wk != nil && wk.state != "DEAD" {
+			logf("INFO Master: %s got disassociated, removing it.", id)
+			m.removeWorkerLocked(wk, "DEAD")
+		}
+	})
 	handle := func(path string, fn func(body []byte) (any, int)) {
 		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 			if !authorized(r, m.secret) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -188,7 +189,26 @@ func (w *Worker) register(ctx context.Context) error {
 	w.id, w.masterUIURL = resp.ID, resp.MasterWebUiUrl
 	w.mu.Unlock()
 	logf("INFO Worker: Successfully registered with master %s", w.args.masterURL)
+	go w.hold(ctx, resp.ID)
 	return nil
+}
+
+// hold keeps a connection to the master open while this worker lives; its closing is how the
+// master learns that the worker died.
+func (w *Worker) hold(ctx context.Context, id string) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+w.rpc.master+"/connect?id="+id, nil)
+	if err != nil {
+		return
+	}
+	if w.rpc.secret != "" {
+		req.Header.Set(secretHeader, w.rpc.secret)
+	}
+	resp, err := (&http.Client{}).Do(req)
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body)
 }
 
 func (w *Worker) heartbeat(ctx context.Context) error {
