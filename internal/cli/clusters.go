@@ -95,6 +95,17 @@ func (r *refFlags) ref(args []string) (cluster.Ref, []string, error) {
 	return cluster.Ref{Name: name, Provider: r.provider}, rest, err
 }
 
+// forCluster is what verbs on an existing cluster start with: which cluster, the arguments
+// after its name, and a manager.
+func (f *Factory) forCluster(r *refFlags, args []string) (*cluster.Manager, cluster.Ref, []string, error) {
+	ref, rest, err := r.ref(args)
+	if err != nil {
+		return nil, ref, nil, err
+	}
+	m, _, err := f.manager("")
+	return m, ref, rest, err
+}
+
 func newCreateCmd(f *Factory) *cobra.Command {
 	var sf specFlags
 	var dryRun, retain bool
@@ -212,9 +223,6 @@ func newListCmd(f *Factory) *cobra.Command {
 				return err
 			}
 			if output != FormatTable {
-				if list == nil {
-					list = []cluster.Summary{}
-				}
 				return f.IO.Print(output, list)
 			}
 			if len(list) == 0 {
@@ -263,11 +271,7 @@ func newStatusCmd(f *Factory) *cobra.Command {
 		Short:   "Show a cluster: its nodes, Spark's workers, recent jobs and when it ends",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, _, err := rf.ref(args)
-			if err != nil {
-				return err
-			}
-			m, _, err := f.manager("")
+			m, ref, _, err := f.forCluster(&rf, args)
 			if err != nil {
 				return err
 			}
@@ -491,11 +495,7 @@ succeeds. On a terminal you are asked to confirm; elsewhere --yes is required.`,
 		Example: "  sparkplane destroy laptop\n  sparkplane destroy laptop --yes",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, _, err := rf.ref(args)
-			if err != nil {
-				return err
-			}
-			m, _, err := f.manager("")
+			m, ref, _, err := f.forCluster(&rf, args)
 			if err != nil {
 				return err
 			}

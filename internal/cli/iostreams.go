@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -156,8 +157,11 @@ const (
 	FormatYAML  = "yaml"
 )
 
-// Print writes v as JSON or YAML.
+// Print writes v as JSON or YAML. An empty list is printed as one ([]), never as null.
 func (s *IOStreams) Print(format string, v any) error {
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice && rv.IsNil() {
+		v = []any{}
+	}
 	switch format {
 	case FormatJSON:
 		enc := json.NewEncoder(s.Out)

@@ -233,9 +233,6 @@ func newJobsCmd(f *Factory) *cobra.Command {
 				return err
 			}
 			if output != FormatTable {
-				if list == nil {
-					list = []state.Job{}
-				}
 				return f.IO.Print(output, list)
 			}
 			if len(list) == 0 {
@@ -343,11 +340,7 @@ func newEventsCmd(f *Factory) *cobra.Command {
 		Long:  `Show a cluster's events, oldest first: creation, workers joining and lost, scaling, jobs, and the end of its lifetime. Kept after the cluster is gone.`,
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, _, err := rf.ref(args)
-			if err != nil {
-				return err
-			}
-			m, _, err := f.manager("")
+			m, ref, _, err := f.forCluster(&rf, args)
 			if err != nil {
 				return err
 			}
@@ -356,9 +349,6 @@ func newEventsCmd(f *Factory) *cobra.Command {
 				return err
 			}
 			if output != FormatTable {
-				if evs == nil {
-					evs = []state.Event{}
-				}
 				return f.IO.Print(output, evs)
 			}
 			t := f.IO.NewTable("TIME", "KIND", "EVENT")
