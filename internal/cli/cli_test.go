@@ -1,11 +1,20 @@
 package cli_test
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha512"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -64,4 +73,88 @@ func TestScripts(t *testing.T) {
 			},
 		},
 	})
+}
+
+// tarDir packs dir as the single top-level directory top of a gzipped tar, as Apache releases are.
+func tarDir(t *testing.T, dir, top string) []byte {
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	err := filepath.Walk(dir, func(path string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		h, err := tar.FileInfoHeader(info, "")
+		if err != nil {
+			return err
+		}
+		h.Name = filepath.ToSlash(filepath.Join(top, rel))
+		if info.IsDir() {
+			h.Name += "/"
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if info.Mode().IsRegular() {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			tw.Write(b)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw.Close()
+	gz.Close()
+	return buf.Bytes()
+}
+
+// Without SPARK_HOME the binary downloads the release from the mirror, checks its SHA-512,
+// unpacks it into the cache, reports its progress, and runs the cluster on it; a second create
+// uses the cache.
+func TestDownloadFromMirror(t *testing.T) {
+	bin := testutil.Build(t, "github.com/sparkplane/sparkplane/cmd/sparkplane")
+	tgz := tarDir(t, sparktest.Home(t, "3.5.3"), "spark-3.5.3-bin-hadoop3")
+	sum := sha512.Sum512(tgz)
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		switch r.URL.Path {
+		case "/spark/spark-3.5.3/spark-3.5.3-bin-hadoop3.tgz":
+			w.Write(tgz)
+		case "/spark/spark-3.5.3/spark-3.5.3-bin-hadoop3.tgz.sha512":
+			fmt.Fprintf(w, "%x  spark-3.5.3-bin-hadoop3.tgz\n", sum)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	run := func(args ...string) (string, error) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "SPARKPLANE_HOME="+filepath.Join(dir, "state"), "SPARKPLANE_CACHE="+filepath.Join(dir, "cache"), "SPARK_HOME=")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	t.Cleanup(func() { run("destroy", "dl", "--yes"); run("destroy", "dl2", "--yes") })
+	out, err := run("create", "-n", "dl", "--workers", "1", "--set", "spark.mirror="+srv.URL)
+	if err != nil {
+		t.Fatalf("create: %v\n%s", err, out)
+	}
+	for _, want := range []string{"Downloading spark-3.5.3-bin-hadoop3.tgz: 100% of", "✓ Spark 3.5.3 at " + filepath.Join(dir, "cache", "spark", "spark-3.5.3-bin-hadoop3"), "✓ cluster dl is ready"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	before := hits.Load()
+	if out, err := run("create", "-n", "dl2", "--workers", "1", "--set", "spark.mirror="+srv.URL); err != nil || strings.Contains(out, "Downloading") {
+		t.Errorf("second create should use the cache: %v\n%s", err, out)
+	}
+	if hits.Load() != before {
+		t.Error("the mirror was asked again")
+	}
 }

@@ -83,11 +83,11 @@ func (s *IOStreams) line(prefix, format string, args ...any) {
 	fmt.Fprintf(s.ErrOut, "%s%s\n", prefix, fmt.Sprintf(format, args...))
 }
 
-// Step shows work under way: a spinner line on a terminal, one line otherwise. The returned
-// function ends it.
+// Step shows work under way: a spinner when stdout and stderr are both terminals, one line
+// otherwise. The returned function ends it.
 func (s *IOStreams) Step(format string, args ...any) func() {
 	msg := fmt.Sprintf(format, args...)
-	if !s.errTTY {
+	if !s.errTTY || !s.outTTY {
 		s.Info("%s …", msg)
 		return func() {}
 	}
