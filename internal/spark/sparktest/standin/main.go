@@ -1,11 +1,13 @@
 // Package standin is a stand-in for Apache Spark's standalone mode, for tests only: Spark cannot
-// be installed where sparkplane is developed. It speaks the formats in shared/spark/PROTOCOL.md
+// be installed where sparkplane is developed. It speaks the formats in docs/spark-protocol.md
 // (the master's and workers' /json/, the REST submission server, decommissioning, the Prometheus
 // servlet, spark-submit's output) and reproduces the behaviour sparkplane depends on: workers
 // register and heartbeat, drivers go SUBMITTED → RUNNING → FINISHED or FAILED, applications wait
 // for cores, kill works, SIGPWR decommissions, and authentication follows Spark's SecurityManager,
 // quirks included. It is never linked into the sparkplane binary.
 package standin
+
+//lint:file-ignore ST1005 the stand-in reproduces Spark's own messages verbatim
 
 import (
 	"context"

@@ -1,3 +1,5 @@
+//lint:file-ignore ST1005 the stand-in reproduces Spark's own messages verbatim
+
 package standin
 
 import (
