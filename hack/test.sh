@@ -15,6 +15,15 @@ fi
 echo "== go vet"
 go vet ./...
 
+echo "== staticcheck"
+STATICCHECK_VERSION=v0.8.2
+tools="${SPARKPLANE_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/sparkplane-tools}/staticcheck-$STATICCHECK_VERSION"
+if [ ! -x "$tools/staticcheck" ]; then
+  echo "installing staticcheck $STATICCHECK_VERSION into $tools"
+  GOBIN="$tools" go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+fi
+"$tools/staticcheck" ./...
+
 echo "== go test -race"
 go test -race -count=1 -timeout 30m ./...
 
