@@ -168,7 +168,7 @@ The spec is documented in docs/spec.md; every verb has --help.`,
 		c.GroupID = "jobs"
 		root.AddCommand(c)
 	}
-	for _, c := range []*cobra.Command{newAgentCmd(f), newVersionCmd(f), newCompletionCmd()} {
+	for _, c := range []*cobra.Command{newSimulateCmd(f), newAgentCmd(f), newVersionCmd(f), newCompletionCmd()} {
 		c.GroupID = "other"
 		root.AddCommand(c)
 	}

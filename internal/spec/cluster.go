@@ -76,7 +76,8 @@ type Workers struct {
 }
 
 type Autoscale struct {
-	Policy string `json:"policy"`
+	Policy   string `json:"policy"`
+	Headroom int    `json:"headroom,omitempty"`
 }
 
 type Lifetime struct {

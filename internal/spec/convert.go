@@ -63,6 +63,7 @@ func (v *clusterV1) convert(o *Origin, fallbackName string) (*Cluster, ErrorList
 	}
 
 	c.Autoscale.Policy = or(v.Autoscale.Policy, PolicyOff)
+	c.Autoscale.Headroom = intOr(v.Autoscale.Headroom, 0)
 	if c.Autoscale.Policy == "static" {
 		c.Autoscale.Policy = PolicyOff
 	}

@@ -59,7 +59,8 @@ type workersV1 struct {
 }
 
 type autoscaleV1 struct {
-	Policy string `yaml:"policy" doc:"off (default), spark or cpu"`
+	Policy   string `yaml:"policy" doc:"off (default), spark or cpu"`
+	Headroom *int   `yaml:"headroom" doc:"idle cores the spark policy keeps beyond demand, so that arriving jobs need not wait for a launch (default 0)"`
 }
 
 type lifetimeV1 struct {

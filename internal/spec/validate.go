@@ -56,6 +56,9 @@ func Validate(c *Cluster) error {
 	default:
 		add("autoscale.policy", suggestOne(c.Autoscale.Policy, []string{PolicyOff, PolicySpark, PolicyCPU}), "unknown policy %q", c.Autoscale.Policy)
 	}
+	if c.Autoscale.Headroom < 0 {
+		add("autoscale.headroom", "", "must not be negative")
+	}
 	if c.Lifetime.IdleTimeout < 0 || (c.Lifetime.IdleTimeout > 0 && c.Lifetime.IdleTimeout < time.Second) {
 		add("lifetime.idleTimeout", "use at least 1s; leave it out for no limit", "%s is too short", c.Lifetime.IdleTimeout)
 	}
