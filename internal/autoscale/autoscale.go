@@ -181,6 +181,9 @@ type Config struct {
 	// Headroom is idle capacity, in cores, kept beyond the current demand so that jobs that
 	// arrive find cores without waiting for a launch. 0 keeps none.
 	Headroom int
+	// MinEfficiency is the least share of its paid time a new worker must be expected to spend
+	// working for the policy to buy it (below 1). Higher is cheaper and slower.
+	MinEfficiency float64
 	// DefaultLaunchLatency is assumed until a launch has been measured.
 	DefaultLaunchLatency time.Duration
 	// ExecutorIdleTimeout is how long an executor stays on a worker after its last task
@@ -223,6 +226,12 @@ func (c Config) Defaults() Config {
 	}
 	set(&c.DefaultLaunchLatency, 90*time.Second)
 	set(&c.ExecutorIdleTimeout, 60*time.Second)
+	if c.MinEfficiency <= 0 || c.MinEfficiency >= 1 {
+		// A third: a new worker works at least half as long as it waits. Chosen over a half
+		// (cheaper, but the median job then waits behind backlogs) and a quarter (no longer
+		// cheaper than the cpu rule when launches are fast); see docs/autoscaling.md.
+		c.MinEfficiency = 1.0 / 3
+	}
 	if c.CPUHigh == 0 {
 		c.CPUHigh = 0.85
 	}

@@ -102,13 +102,14 @@ func decideSpark(c Config, in Input) Decision {
 	}
 	if unmet > 0 && count < c.Max {
 		want := (unmet + cpw - 1) / cpw
-		// A worker is worth buying only if it will work at least as long as it is paid to wait:
-		// its boot, the executor idle release after its last task, and the keep-alive. The work
-		// left when it arrives (after one launch latency on the capacity at hand), shared over
-		// all cores then, must last that long. Without any task time known, buy what demand says.
-		// The rule covers applications' work only: a waiting driver runs for as long as it runs.
+		// A worker is worth buying only if it will spend at least MinEfficiency of its paid time
+		// working. What it is paid for without working: its boot, the executor idle release after
+		// its last task, and the keep-alive. The work left when it arrives (after one launch
+		// latency on the capacity at hand), shared over all cores then, must therefore last at
+		// least waste × e/(1-e). Without any task time known, buy what demand says. The rule
+		// covers applications' work only: a waiting driver runs for as long as it runs.
 		keep := max(c.MinKeepAlive, time.Duration(c.KeepAliveFactor*float64(latency)))
-		waste := (latency + c.ExecutorIdleTimeout + keep).Seconds()
+		waste := (latency + c.ExecutorIdleTimeout + keep).Seconds() * c.MinEfficiency / (1 - c.MinEfficiency)
 		if rem, known := remainingWork(in.Apps, in.TypicalTaskSeconds); known && capacity > 0 {
 			left := rem - float64(capacity)*latency.Seconds()
 			useful := int(math.Floor((left/waste - float64(capacity)) / float64(cpw)))

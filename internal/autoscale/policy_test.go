@@ -84,12 +84,21 @@ func TestSparkPolicy(t *testing.T) {
 		},
 		{
 			// 8000 core-seconds; 7640 left when new workers arrive. Each new worker must work at
-			// least as long as it waits unpaid-for-work: 90 s boot + 60 s executor release + 90 s
-			// keep-alive = 240 s: 7640/240 ≈ 31 cores' worth, less the 4 there: 6 workers.
+			// least half as long as it waits: (90 s boot + 60 s executor release + 90 s keep-alive)
+			// / 2 = 120 s: 7640/120 ≈ 63 cores' worth, less the 4 there: 14 workers, capped at the
+			// 9 the demand asks for.
 			name: "a long job gets as many workers as will be kept busy",
 			cfg:  m5(false),
 			in:   Input{Observation: Observation{Now: t0, Workers: workers(1, 4), Apps: []App{{ID: "a", CoresGranted: 4, CoresWanted: 40, TasksLeft: 4000, TaskSeconds: 2}}}, LaunchLatency: 90 * time.Second},
-			adds: 6,
+			adds: 9,
+		},
+		{
+			// The same job at 1000 tasks: 2000 core-seconds, 1640 left on arrival: 13 cores' worth,
+			// less the 4 there: 2 workers.
+			name: "a shorter job gets fewer",
+			cfg:  m5(false),
+			in:   Input{Observation: Observation{Now: t0, Workers: workers(1, 4), Apps: []App{{ID: "a", CoresGranted: 4, CoresWanted: 40, TasksLeft: 1000, TaskSeconds: 2}}}, LaunchLatency: 90 * time.Second},
+			adds: 2,
 		},
 		{
 			name: "idle workers past the keep-alive go, fewest cached bytes first, within the disruption budget",
