@@ -27,6 +27,9 @@ fi
 echo "== go test -race"
 go test -race -count=1 -timeout 30m ./...
 
+echo "== the autoscaling benchmark's claims on the Facebook day (without -race: the replay is single-threaded)"
+go test -count=1 -run 'TestFBDayClaims' ./internal/autoscale/sim
+
 echo "== fuzz the spec decoder (30s)"
 go test ./internal/spec -run '^$' -fuzz '^FuzzParse$' -fuzztime 30s
 

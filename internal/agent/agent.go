@@ -24,6 +24,7 @@ import (
 	"github.com/sparkplane/sparkplane/internal/agent/agentapi"
 	"github.com/sparkplane/sparkplane/internal/provider"
 	"github.com/sparkplane/sparkplane/internal/spark"
+	"github.com/sparkplane/sparkplane/internal/spec"
 	"github.com/sparkplane/sparkplane/internal/version"
 )
 
@@ -189,8 +190,9 @@ func (n *node) secret() string {
 }
 
 func (n *node) settings() spark.Settings {
-	s := spark.Settings{Authenticate: n.cfg.Spec.Spark.Authenticate, EventLogDir: n.cfg.EventLogDir, User: n.cfg.Spec.Spark.Conf}
-	return s
+	pol := n.cfg.Spec.Autoscale.Policy
+	return spark.Settings{Authenticate: n.cfg.Spec.Spark.Authenticate, EventLogDir: n.cfg.EventLogDir, User: n.cfg.Spec.Spark.Conf,
+		Autoscale: pol != "" && pol != spec.PolicyOff}
 }
 
 // authenticate lets /v1/health through and requires the cluster token everywhere else.

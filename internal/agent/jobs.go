@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -41,6 +42,7 @@ type jobs struct {
 
 type liveJob struct {
 	job          state.Job
+	uiPort       int         // spark.ui.port given to its driver
 	proc         *os.Process // client mode: the driver
 	killed       bool
 	killMsg      string
@@ -72,6 +74,18 @@ func (j *jobs) active() int {
 }
 
 func (j *jobs) dir(id string) string { return filepath.Join(j.m.cfg.Dir, "jobs", id) }
+
+// byApp finds the running job of a Spark application, with the UI port its driver was given.
+func (j *jobs) byApp(appID string) (state.Job, int, bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, lj := range j.live {
+		if lj.job.AppID == appID {
+			return lj.job, lj.uiPort, true
+		}
+	}
+	return state.Job{}, 0, false
+}
 
 func newJobID() string {
 	b := make([]byte, 4)
@@ -295,7 +309,20 @@ func (j *jobs) submit(req agentapi.JobRequest, uploads map[string]string, id str
 			return nil, &badRequest{msg: fmt.Sprintf("%q is not a Spark property", k), hint: "Spark properties start with spark."}
 		}
 	}
-	sub := spark.Submission{MasterURL: j.m.masterURL(), MainClass: req.Class, Conf: req.Conf, Args: req.Args}
+	conf := map[string]string{}
+	for k, v := range req.Conf {
+		conf[k] = v
+	}
+	// The driver's UI port, so that the autoscaler can find its REST API; Spark moves up from it
+	// when it is taken.
+	uiPort, _ := strconv.Atoi(conf["spark.ui.port"])
+	if uiPort == 0 {
+		if p, err := freePort(j.m.cfg.Host); err == nil {
+			uiPort = p
+			conf["spark.ui.port"] = strconv.Itoa(p)
+		}
+	}
+	sub := spark.Submission{MasterURL: j.m.masterURL(), MainClass: req.Class, Conf: conf, Args: req.Args}
 	if req.Git != nil {
 		if req.Git.URL == "" || req.Git.Path == "" {
 			return nil, &badRequest{msg: "a git submission needs the repository URL and the application's path in it"}
@@ -338,7 +365,7 @@ func (j *jobs) submit(req agentapi.JobRequest, uploads map[string]string, id str
 		return nil, err
 	}
 	j.mu.Lock()
-	j.live[id] = &liveJob{job: job}
+	j.live[id] = &liveJob{job: job, uiPort: uiPort}
 	j.mu.Unlock()
 	j.save(job)
 	j.m.event("job", fmt.Sprintf("job %s (%s) submitted in %s mode", id, name, mode))

@@ -31,6 +31,7 @@ type master struct {
 	store                     *state.Store // this node's own records
 	history                   *state.Store // the user's state database, when it is on this machine
 	jobs                      *jobs
+	autoscaler                *autoscaler // nil when the policy is off
 
 	pollMu       sync.Mutex // one read of the master's state at a time
 	mu           sync.Mutex
@@ -100,6 +101,7 @@ func newMaster(n *node) (*master, error) {
 		},
 	}
 	m.jobs = newJobs(m)
+	m.autoscaler = newAutoscaler(m)
 	m.idleSince = n.deps.Now()
 	return m, nil
 }
@@ -131,6 +133,9 @@ func (m *master) run(ctx context.Context, stop context.CancelFunc) {
 	go func() { m.daemon.Run(daemonCtx); close(daemonDone) }()
 	var wg sync.WaitGroup
 	wg.Go(func() { m.jobs.run(ctx) })
+	if m.autoscaler != nil {
+		wg.Go(func() { m.autoscaler.run(ctx) })
+	}
 	tick := time.NewTicker(m.deps.PollInterval)
 	defer tick.Stop()
 	m.poll(ctx)
@@ -346,7 +351,8 @@ func (m *master) status(ctx context.Context) *agentapi.ClusterStatus {
 		Provider: m.cfg.Provider,
 		Master: agentapi.MasterInfo{URL: m.masterURL(), UI: m.ui.BaseURL, REST: m.restURL(), Daemon: m.daemon.State(),
 			Version: m.dist.Version},
-		Lifetime: m.lifetime(),
+		Lifetime:  m.lifetime(),
+		Autoscale: m.autoscaler.status(),
 	}
 	now := m.deps.Now()
 	m.mu.Lock()

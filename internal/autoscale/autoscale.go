@@ -170,8 +170,9 @@ type Config struct {
 	OnDemandBase int
 
 	// spark policy.
-	// KeepAlive is how long an idle worker is kept, as a multiple of the launch latency
-	// (it is never less than MinKeepAlive).
+	// An idle worker is kept KeepAlive, or else KeepAliveFactor times the launch latency but
+	// never less than MinKeepAlive.
+	KeepAlive       time.Duration
 	KeepAliveFactor float64
 	MinKeepAlive    time.Duration
 	// ConfirmIdle is how many consecutive observations must see a worker idle before it goes.
@@ -254,6 +255,14 @@ func (c Config) Defaults() Config {
 		c.OnDemandBase = 1
 	}
 	return c
+}
+
+// keepAlive is how long an idle worker is kept given the launch latency.
+func (c Config) keepAlive(latency time.Duration) time.Duration {
+	if c.KeepAlive > 0 {
+		return c.KeepAlive
+	}
+	return max(c.MinKeepAlive, time.Duration(c.KeepAliveFactor*float64(latency)))
 }
 
 // Policies by name.

@@ -108,7 +108,7 @@ func decideSpark(c Config, in Input) Decision {
 		// latency on the capacity at hand), shared over all cores then, must therefore last at
 		// least waste × e/(1-e). Without any task time known, buy what demand says. The rule
 		// covers applications' work only: a waiting driver runs for as long as it runs.
-		keep := max(c.MinKeepAlive, time.Duration(c.KeepAliveFactor*float64(latency)))
+		keep := c.keepAlive(latency)
 		waste := (latency + c.ExecutorIdleTimeout + keep).Seconds() * c.MinEfficiency / (1 - c.MinEfficiency)
 		if rem, known := remainingWork(in.Apps, in.TypicalTaskSeconds); known && capacity > 0 {
 			left := rem - float64(capacity)*latency.Seconds()
@@ -129,7 +129,7 @@ func decideSpark(c Config, in Input) Decision {
 
 	// Scale in: idle workers past the keep-alive, while demand is met.
 	if unmet <= 0 && d.Adds() == 0 {
-		keep := max(c.MinKeepAlive, time.Duration(c.KeepAliveFactor*float64(latency)))
+		keep := c.keepAlive(latency)
 		var cands []Worker
 		for _, w := range live {
 			if w.Idle() && in.IdleFor[w.ID] >= keep && in.IdleSeen[w.ID] >= c.ConfirmIdle {

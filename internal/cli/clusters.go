@@ -301,6 +301,16 @@ func printStatus(f *Factory, st *cluster.Status) error {
 		fmt.Fprintf(out, "Capacity:  %d alive worker(s), %d/%d cores used, %s/%s memory used\n",
 			a.AliveWorkers(), a.CoresUsed, a.Cores, spec.FormatMemory(a.MemoryUsed), spec.FormatMemory(a.MemoryMiB))
 		fmt.Fprintf(out, "Lifetime:  %s\n", lifetimeLine(a.Lifetime))
+		if as := a.Autoscale; as != nil {
+			line := fmt.Sprintf("Autoscale: %s policy, launches take %s", as.Policy, as.LaunchLatency.Round(100*time.Millisecond))
+			if as.Requested > 0 || as.Draining > 0 {
+				line += fmt.Sprintf(", %d starting, %d draining", as.Requested, as.Draining)
+			}
+			if !as.LastDecisionAt.IsZero() {
+				line += fmt.Sprintf("; last decision %s ago: %s", shortDuration(time.Since(as.LastDecisionAt)), as.LastDecision)
+			}
+			fmt.Fprintln(out, line)
+		}
 		if starved := starvedApps(a); len(starved) > 0 {
 			f.IO.Warn("%d application(s) wait for executors with no core free: %s. Drivers may hold the cores their jobs need; add workers (sparkplane add %s) or run fewer jobs at once",
 				len(starved), strings.Join(starved, ", "), st.Name)

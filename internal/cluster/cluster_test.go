@@ -271,11 +271,11 @@ func TestCreateRetain(t *testing.T) {
 
 func TestCapabilitiesAreChecked(t *testing.T) {
 	e := newEnv(t, sparktest.Home(t, "3.5.3"))
-	c := specOf(t, "name: auto\nautoscale: {policy: spark}\n")
+	c := specOf(t, "name: spot\nworkers: {spot: true}\n")
 	_, err := e.m.Create(context.Background(), c, cluster.CreateOptions{})
 	var fe *spec.FieldError
-	if !errors.As(err, &fe) || fe.Path != "autoscale.policy" || fe.Pos.Line != 4 {
-		t.Fatalf("want a positioned error on autoscale.policy, got %v", err)
+	if !errors.As(err, &fe) || fe.Path != "workers.spot" || fe.Pos.Line != 4 {
+		t.Fatalf("want a positioned error on workers.spot, got %v", err)
 	}
 	c = specOf(t, "name: other\nprovider: nomad\nnomad: {address: http://127.0.0.1:4646}\n")
 	if _, err := e.m.Create(context.Background(), c, cluster.CreateOptions{}); !errors.As(err, &fe) || fe.Path != "provider" {
@@ -494,5 +494,72 @@ func TestScale(t *testing.T) {
 	e.m.Kill(ctx, ref, job.ID)
 	if _, err := e.m.Remove(ctx, ref, agentapi.RemoveWorkersRequest{Count: 2, Force: true}); err == nil || !strings.Contains(err.Error(), "below workers.min 1") {
 		t.Errorf("remove below min: %v", err)
+	}
+}
+
+// The spark policy on a local cluster: a burst of jobs makes it grow, idleness makes it shrink
+// back to workers.min, and no job fails.
+func TestAutoscaleSparkPolicy(t *testing.T) {
+	e := newEnv(t, sparktest.Home(t, "3.5.3"))
+	ctx := context.Background()
+	c := specOf(t, `name: elastic
+workers: {count: 1, min: 1, max: 4, cores: 2}
+autoscale: {policy: spark, interval: 1s, keepAlive: 3s}
+spark:
+  conf: {spark.dynamicAllocation.executorIdleTimeout: 2s}
+`)
+	ref := cluster.Ref{Name: "elastic"}
+	t.Cleanup(func() { e.m.Destroy(context.Background(), ref) })
+	if _, err := e.m.Create(ctx, c, cluster.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := 0; i < 4; i++ {
+		j, err := e.m.Submit(ctx, ref, cluster.JobSpec{Application: writeApp(t, fmt.Sprintf("burst%d.py", i), "tasks=12 task=1s")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, j.ID)
+	}
+	peak := 0
+	testutil.Eventually(t, 2*time.Minute, "the burst makes the cluster grow", func() error {
+		st, err := e.m.Status(ctx, ref)
+		if err != nil {
+			return err
+		}
+		peak = max(peak, st.Agent.AliveWorkers())
+		if peak < 3 {
+			return fmt.Errorf("%d alive workers; autoscaler: %+v", st.Agent.AliveWorkers(), st.Agent.Autoscale)
+		}
+		return nil
+	})
+	for _, id := range ids {
+		j, err := e.m.Wait(ctx, ref, id, cluster.WaitOptions{})
+		if err != nil || j.State != state.JobFinished {
+			t.Fatalf("job %s: %+v %v", id, j, err)
+		}
+	}
+	testutil.Eventually(t, 2*time.Minute, "idleness makes it shrink to workers.min", func() error {
+		st, err := e.m.Status(ctx, ref)
+		if err != nil {
+			return err
+		}
+		if len(st.Nodes) != 2 || st.Agent.AliveWorkers() != 1 {
+			return fmt.Errorf("%d nodes, %d alive workers; autoscaler: %+v", len(st.Nodes), st.Agent.AliveWorkers(), st.Agent.Autoscale)
+		}
+		return nil
+	})
+	st, _ := e.m.Status(ctx, ref)
+	if a := st.Agent.Autoscale; a == nil || a.Policy != "spark" || a.LaunchLatency >= time.Minute {
+		t.Errorf("autoscaler status: %+v (a measured local launch takes seconds, not the 90 s default)", a)
+	}
+	evs, _ := e.m.Events(ctx, ref, 0)
+	var out, in bool
+	for _, ev := range evs {
+		out = out || ev.Kind == "autoscale" && strings.Contains(ev.Message, "scale out +") && strings.Contains(ev.Message, "waiting")
+		in = in || ev.Kind == "autoscale" && strings.Contains(ev.Message, "scale in -") && strings.Contains(ev.Message, "idle for over 3s")
+	}
+	if !out || !in {
+		t.Errorf("events lack a scale-out with its reason (%v) or a scale-in (%v):\n%+v", out, in, evs)
 	}
 }

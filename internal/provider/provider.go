@@ -55,6 +55,9 @@ type Capabilities struct {
 	Spot bool
 	// Autoscale lists the autoscale policies the provider supports besides "off".
 	Autoscale []string
+	// LaunchLatency is how long a new worker typically takes to join Spark; the autoscaler
+	// assumes it until it has measured launches of its own.
+	LaunchLatency time.Duration
 }
 
 // CreateOptions are what the cluster manager hands to Create besides the spec.

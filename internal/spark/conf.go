@@ -14,7 +14,12 @@ type Settings struct {
 	Authenticate bool
 	RESTPort     int    // > 0 turns on the master's REST submission server on this port
 	EventLogDir  string // a URL or path; empty leaves event logging to the user's conf
-	User         map[string]string
+	// Autoscale prepares applications for a cluster that changes size: dynamic allocation
+	// (with shuffle tracking, which needs no external shuffle service) gives back executors an
+	// application does not use, and executors are packed onto few workers rather than spread,
+	// so that the others become idle and can go.
+	Autoscale bool
+	User      map[string]string
 }
 
 // AuthSecretEnv is the environment variable Spark reads the shared secret from
@@ -44,6 +49,11 @@ func Properties(s Settings) map[string]string {
 	if s.RESTPort > 0 {
 		p["spark.master.rest.enabled"] = "true"
 		p["spark.master.rest.port"] = strconv.Itoa(s.RESTPort)
+	}
+	if s.Autoscale {
+		p["spark.dynamicAllocation.enabled"] = "true"
+		p["spark.dynamicAllocation.shuffleTracking.enabled"] = "true"
+		p["spark.deploy.spreadOut"] = "false"
 	}
 	if s.EventLogDir != "" {
 		p["spark.eventLog.enabled"] = "true"

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -297,4 +299,59 @@ func TestRESTClient(t *testing.T) {
 	if _, err := r.NewCreateRequest(Submission{MasterURL: "spark://m:7077", Resource: "pi.py"}); err == nil {
 		t.Error("REST must refuse Python")
 	}
+}
+
+func TestAppAPIDemand(t *testing.T) {
+	// Jobs in the format of Spark's own test expectation (history-job-list.json); stages with the
+	// fields of api.scala's StageData.
+	stages := `[ {
+  "status" : "ACTIVE", "stageId" : 3, "attemptId" : 0,
+  "numTasks" : 200, "numActiveTasks" : 8, "numCompleteTasks" : 50, "numFailedTasks" : 0, "numKilledTasks" : 0,
+  "numCompletedIndices" : 50, "executorRunTime" : 100000, "name" : "count at <console>:17"
+} ]`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/api/v1/applications":
+			w.Write(fixture(t, "history-application-list.json"))
+		case "/api/v1/applications/app-20200706201101-0003/jobs":
+			if r.URL.Query().Get("status") != "running" {
+				t.Errorf("jobs asked with %q", r.URL.RawQuery)
+			}
+			w.Write(fixture(t, "history-job-list.json"))
+		case "/api/v1/applications/app-20200706201101-0003/stages":
+			w.Write([]byte(stages))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	api := &AppAPI{BaseURL: srv.URL}
+	d, err := api.Demand(context.Background(), "app-20200706201101-0003")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Active stage: 200 - 50 finished = 150 to run; 100 s over 50 tasks = 2 s each. The jobs
+	// fixture's three jobs have 0 + 1 + 0 tasks left, fewer than the stage shows: 150.
+	if d.TasksNow != 150 || d.TaskSeconds != 2 || d.TasksLeft != 150 {
+		t.Errorf("demand %+v", d)
+	}
+	host, port := hostPort(t, srv.URL)
+	// The UI may have moved up a few ports, as Spark does when its port is taken.
+	base, err := FindApplication(context.Background(), nil, host, port-3, "app-20200706201101-0003")
+	if err != nil || base != srv.URL {
+		t.Errorf("FindApplication: %q %v", base, err)
+	}
+	if _, err := FindApplication(context.Background(), nil, host, port, "app-none"); err == nil {
+		t.Error("found an application that is not there")
+	}
+}
+
+func hostPort(t *testing.T, u string) (string, int) {
+	t.Helper()
+	h, p, err := net.SplitHostPort(strings.TrimPrefix(u, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := strconv.Atoi(p)
+	return h, n
 }

@@ -76,8 +76,10 @@ type Workers struct {
 }
 
 type Autoscale struct {
-	Policy   string `json:"policy"`
-	Headroom int    `json:"headroom,omitempty"`
+	Policy    string        `json:"policy"`
+	Headroom  int           `json:"headroom,omitempty"`
+	Interval  time.Duration `json:"interval"`
+	KeepAlive time.Duration `json:"keepAlive,omitempty"` // 0: derived from launch latency
 }
 
 type Lifetime struct {

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Defaults for fields left out.
@@ -64,6 +65,13 @@ func (v *clusterV1) convert(o *Origin, fallbackName string) (*Cluster, ErrorList
 
 	c.Autoscale.Policy = or(v.Autoscale.Policy, PolicyOff)
 	c.Autoscale.Headroom = intOr(v.Autoscale.Headroom, 0)
+	c.Autoscale.Interval = 10 * time.Second
+	if v.Autoscale.Interval != nil {
+		c.Autoscale.Interval = v.Autoscale.Interval.Duration
+	}
+	if v.Autoscale.KeepAlive != nil {
+		c.Autoscale.KeepAlive = v.Autoscale.KeepAlive.Duration
+	}
 	if c.Autoscale.Policy == "static" {
 		c.Autoscale.Policy = PolicyOff
 	}

@@ -79,7 +79,7 @@ func TestDefaults(t *testing.T) {
 		Provider:  "local",
 		Spark:     Spark{Version: DefaultSparkVersion, Authenticate: true, Submit: SubmitSparkSubmit},
 		Workers:   Workers{Count: 2, Min: 0, Max: 10, Cores: 2, MemoryMiB: 2048},
-		Autoscale: Autoscale{Policy: PolicyOff},
+		Autoscale: Autoscale{Policy: PolicyOff, Interval: 10 * time.Second},
 	}
 	c.Origin = nil
 	if !reflect.DeepEqual(c, want) {

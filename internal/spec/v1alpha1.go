@@ -59,8 +59,10 @@ type workersV1 struct {
 }
 
 type autoscaleV1 struct {
-	Policy   string `yaml:"policy" doc:"off (default), spark or cpu"`
-	Headroom *int   `yaml:"headroom" doc:"idle cores the spark policy keeps beyond demand, so that arriving jobs need not wait for a launch (default 0)"`
+	Policy    string    `yaml:"policy" doc:"off (default), spark or cpu"`
+	Headroom  *int      `yaml:"headroom" doc:"idle cores the spark policy keeps beyond demand, so that arriving jobs need not wait for a launch (default 0)"`
+	Interval  *duration `yaml:"interval" doc:"how often the autoscaler decides (default 10s)"`
+	KeepAlive *duration `yaml:"keepAlive" doc:"how long the spark policy keeps an idle worker (default: one measured launch latency, at least 1m)"`
 }
 
 type lifetimeV1 struct {

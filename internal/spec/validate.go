@@ -59,6 +59,12 @@ func Validate(c *Cluster) error {
 	if c.Autoscale.Headroom < 0 {
 		add("autoscale.headroom", "", "must not be negative")
 	}
+	if c.Autoscale.Interval < time.Second {
+		add("autoscale.interval", "use at least 1s", "%s is too short", c.Autoscale.Interval)
+	}
+	if c.Autoscale.KeepAlive < 0 {
+		add("autoscale.keepAlive", "leave it out to derive it from the launch latency", "must not be negative")
+	}
 	if c.Lifetime.IdleTimeout < 0 || (c.Lifetime.IdleTimeout > 0 && c.Lifetime.IdleTimeout < time.Second) {
 		add("lifetime.idleTimeout", "use at least 1s; leave it out for no limit", "%s is too short", c.Lifetime.IdleTimeout)
 	}

@@ -112,18 +112,19 @@ type Lifetime struct {
 
 // ClusterStatus is the master agent's /v1/status.
 type ClusterStatus struct {
-	Cluster    string         `json:"cluster"`
-	Provider   string         `json:"provider"`
-	Master     MasterInfo     `json:"master"`
-	Workers    []WorkerStatus `json:"workers"`
-	Apps       []AppStatus    `json:"apps"`
-	Jobs       []state.Job    `json:"jobs"` // the most recent ones
-	Lifetime   Lifetime       `json:"lifetime"`
-	Events     []state.Event  `json:"events,omitempty"`
-	Cores      int            `json:"cores"` // over alive workers
-	CoresUsed  int            `json:"coresUsed"`
-	MemoryMiB  int            `json:"memoryMiB"`
-	MemoryUsed int            `json:"memoryUsedMiB"`
+	Cluster    string           `json:"cluster"`
+	Provider   string           `json:"provider"`
+	Master     MasterInfo       `json:"master"`
+	Workers    []WorkerStatus   `json:"workers"`
+	Apps       []AppStatus      `json:"apps"`
+	Jobs       []state.Job      `json:"jobs"` // the most recent ones
+	Lifetime   Lifetime         `json:"lifetime"`
+	Autoscale  *AutoscaleStatus `json:"autoscale,omitempty"`
+	Events     []state.Event    `json:"events,omitempty"`
+	Cores      int              `json:"cores"` // over alive workers
+	CoresUsed  int              `json:"coresUsed"`
+	MemoryMiB  int              `json:"memoryMiB"`
+	MemoryUsed int              `json:"memoryUsedMiB"`
 }
 
 // AliveWorkers counts the workers Spark has registered and not lost.
@@ -135,6 +136,16 @@ func (s *ClusterStatus) AliveWorkers() int {
 		}
 	}
 	return n
+}
+
+// AutoscaleStatus is what the autoscaler is doing.
+type AutoscaleStatus struct {
+	Policy         string        `json:"policy"`
+	LastDecision   string        `json:"lastDecision"`
+	LastDecisionAt time.Time     `json:"lastDecisionAt,omitzero"`
+	LaunchLatency  time.Duration `json:"launchLatency"` // the estimate the policy uses
+	Requested      int           `json:"requested"`     // workers asked for, not yet in Spark
+	Draining       int           `json:"draining"`
 }
 
 // Git names code to clone on the master node (seed 003's throw-away runs).

@@ -204,8 +204,8 @@ var benchTypes = []autoscale.InstanceType{
 // The benchmark's claims on the Facebook day hold (the one that does not hold, within 1.5× of the
 // lower bound with p95 ≤ 3, is reported in docs/autoscaling.md with why).
 func TestFBDayClaims(t *testing.T) {
-	if testing.Short() {
-		t.Skip("replays a whole day")
+	if testing.Short() || raceEnabled {
+		t.Skip("replays a whole day; run without -race or -short")
 	}
 	jobs := fbDay(t)
 	if len(jobs) != 5894 {

@@ -76,7 +76,7 @@ func New(opts Options) *Provider {
 func (p *Provider) Name() string { return Name }
 
 func (p *Provider) Capabilities() provider.Capabilities {
-	return provider.Capabilities{LocalSpark: true, SharedFilesystem: true}
+	return provider.Capabilities{LocalSpark: true, SharedFilesystem: true, Autoscale: []string{"spark", "cpu"}, LaunchLatency: 2 * time.Second}
 }
 
 func (p *Provider) clusterDir(name string) string {

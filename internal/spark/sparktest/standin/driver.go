@@ -8,11 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/user"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -20,15 +23,16 @@ import (
 // application file (any language: "# standin: work=4 exit=1") and from "standin:key=value"
 // application arguments:
 //
-//	work=N      core-seconds of work; progress is proportional to granted cores (default 0.5)
-//	duration=D  wall time to run once it has any core (instead of work)
+//	tasks=N     tasks of one stage, each taking task=D (default 1s) on one core
+//	work=N      core-seconds of work, as tasks of 0.1 s (default 0.5)
+//	duration=D  one task of this length
 //	cores=N     spark.cores.max for the application
 //	exit=N      exit code; non-zero fails the driver
 //	print=TEXT  a line on stdout (repeatable); default "Pi is roughly 3.141592"
 //	write=PATH=TEXT  write TEXT to PATH before finishing (a job's output)
 type program struct {
-	work     float64
-	duration time.Duration
+	tasks    int
+	taskTime time.Duration
 	cores    int
 	exit     int
 	prints   []string
@@ -37,7 +41,7 @@ type program struct {
 }
 
 func loadProgram(resource string, args []string) program {
-	p := program{work: 0.5}
+	p := program{tasks: 5, taskTime: 100 * time.Millisecond}
 	var directives []string
 	if path := localPath(resource); path != "" {
 		if f, err := os.Open(path); err == nil {
@@ -61,9 +65,18 @@ func loadProgram(resource string, args []string) program {
 		k, v, _ := strings.Cut(d, "=")
 		switch k {
 		case "work":
-			p.work, _ = strconv.ParseFloat(v, 64)
+			w, _ := strconv.ParseFloat(v, 64)
+			p.tasks, p.taskTime = max(1, int(w/0.1+0.5)), 100*time.Millisecond
 		case "duration":
-			p.duration, _ = time.ParseDuration(v)
+			d, _ := time.ParseDuration(v)
+			p.tasks, p.taskTime = 1, d
+		case "tasks":
+			p.tasks, _ = strconv.Atoi(v)
+			if p.taskTime == 100*time.Millisecond {
+				p.taskTime = time.Second
+			}
+		case "task":
+			p.taskTime, _ = time.ParseDuration(v)
 		case "cores":
 			p.cores, _ = strconv.Atoi(v)
 		case "exit":
@@ -126,6 +139,60 @@ type driverProcess struct {
 	stdout, stderr io.Writer
 	prog           program
 	name           string
+
+	mu        sync.Mutex
+	running   []time.Time // end times of running tasks
+	completed int
+	runMS     int64
+}
+
+// serveUI serves the driver's web UI on spark.ui.port, or the next free port up to 16 above it,
+// as Spark does. Only the monitoring REST API is there.
+func (d *driverProcess) serveUI(appID string) *http.Server {
+	port := 4040
+	if p, err := strconv.Atoi(d.conf["spark.ui.port"]); err == nil {
+		port = p
+	}
+	host := firstNonEmpty(d.env["SPARK_LOCAL_IP"], "127.0.0.1")
+	var l net.Listener
+	var err error
+	for p := port; p <= port+16; p++ {
+		if l, err = net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p))); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		d.logf("WARN Utils: Service 'SparkUI' could not bind on ports %d-%d", port, port+16)
+		return nil
+	}
+	d.logf("INFO Utils: Successfully started service 'SparkUI' on port %d.", l.Addr().(*net.TCPAddr).Port)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/v1/applications", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(pretty([]obj{{{"id", appID}, {"name", d.name}, {"attempts", []obj{{{"completed", false}, {"sparkUser", "spark"}}}}}})))
+	})
+	mux.HandleFunc("/api/v1/applications/"+appID+"/stages", func(w http.ResponseWriter, r *http.Request) {
+		d.mu.Lock()
+		st := obj{{"status", "ACTIVE"}, {"stageId", 0}, {"attemptId", 0}, {"numTasks", d.prog.tasks}, {"numActiveTasks", len(d.running)},
+			{"numCompleteTasks", d.completed}, {"numFailedTasks", 0}, {"numKilledTasks", 0}, {"numCompletedIndices", d.completed},
+			{"executorRunTime", d.runMS}, {"name", d.name}}
+		d.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(pretty([]obj{st})))
+	})
+	mux.HandleFunc("/api/v1/applications/"+appID+"/jobs", func(w http.ResponseWriter, r *http.Request) {
+		d.mu.Lock()
+		job := obj{{"jobId", 0}, {"name", d.name}, {"stageIds", []int{0}}, {"jobTags", []string{}}, {"status", "RUNNING"},
+			{"numTasks", d.prog.tasks}, {"numActiveTasks", len(d.running)}, {"numCompletedTasks", d.completed}, {"numSkippedTasks", 0},
+			{"numFailedTasks", 0}, {"numKilledTasks", 0}, {"numCompletedIndices", d.completed}, {"numActiveStages", 1},
+			{"numCompletedStages", 0}, {"numSkippedStages", 0}, {"numFailedStages", 0}, {"killedTasksSummary", obj{}}}
+		d.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(pretty([]obj{job})))
+	})
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(l)
+	return srv
 }
 
 func (d *driverProcess) logf(format string, args ...any) {
@@ -163,14 +230,19 @@ func (d *driverProcess) run(ctx context.Context) error {
 	}
 	d.logf("INFO StandaloneSchedulerBackend: Connected to Spark cluster with app ID %s", reg.ID)
 
-	done := 0.0
-	var ranFor time.Duration
-	last := time.Now()
-	tick := time.NewTicker(100 * time.Millisecond)
+	// The driver's web UI, with the monitoring REST API the autoscaler reads.
+	ui := d.serveUI(reg.ID)
+	if ui != nil {
+		defer ui.Close()
+	}
+	dynamic := d.conf["spark.dynamicAllocation.enabled"] == "true"
+	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		finished := (d.prog.duration > 0 && ranFor >= d.prog.duration) || (d.prog.duration == 0 && done >= d.prog.work)
-		if finished {
+		d.mu.Lock()
+		done := d.completed >= d.prog.tasks
+		d.mu.Unlock()
+		if done {
 			break
 		}
 		select {
@@ -178,22 +250,40 @@ func (d *driverProcess) run(ctx context.Context) error {
 			d.unregister(reg.ID, "KILLED")
 			return ctx.Err()
 		case now := <-tick.C:
+			d.mu.Lock()
+			// Finish the tasks whose time is up.
+			kept := d.running[:0]
+			for _, end := range d.running {
+				if now.Before(end) {
+					kept = append(kept, end)
+				} else {
+					d.completed++
+					d.runMS += d.prog.taskTime.Milliseconds()
+				}
+			}
+			d.running = kept
+			pending := d.prog.tasks - d.completed - len(d.running)
+			wanted := len(d.running) + pending
+			d.mu.Unlock()
+			req := map[string]any{"ID": reg.ID}
+			if dynamic {
+				req["Wanted"] = wanted
+			}
 			var st struct {
 				Cores int
 				State string
 			}
-			if err := d.rpc.call(ctx, "/app-cores", map[string]string{"ID": reg.ID}, &st); err != nil {
+			if err := d.rpc.call(ctx, "/app-cores", req, &st); err != nil {
 				continue
 			}
 			if st.State == "KILLED" {
 				return errors.New("org.apache.spark.SparkException: Application was killed by the master")
 			}
-			dt := now.Sub(last)
-			last = now
-			if st.Cores > 0 {
-				ranFor += dt
-				done += float64(st.Cores) * dt.Seconds()
+			d.mu.Lock()
+			for len(d.running) < st.Cores && d.prog.tasks-d.completed-len(d.running) > 0 {
+				d.running = append(d.running, now.Add(d.prog.taskTime))
 			}
+			d.mu.Unlock()
 		}
 	}
 	for _, w := range d.prog.writes {

@@ -57,7 +57,10 @@ type app struct {
 	start, end       time.Time
 	state            string
 	maxCores         int // 0: unlimited
-	coresPerExecutor int // 0: one executor per worker with all its free cores
+	dynamic          bool
+	wanted           int       // with dynamic allocation: cores its tasks could use now
+	surplusSince     time.Time // when it first held more cores than it wanted
+	coresPerExecutor int       // 0: one executor per worker with all its free cores
 	memPerExecutor   int
 	executors        map[string]*executor // by worker id
 	nextExec         int
@@ -248,6 +251,17 @@ func (m *Master) scheduleLocked() {
 	}
 	for _, a := range m.apps {
 		want := a.maxCores
+		if a.dynamic {
+			if want == 0 || a.wanted < want {
+				want = a.wanted
+			}
+			if want == 0 {
+				if len(a.executors) == 0 {
+					a.state = "WAITING"
+				}
+				continue
+			}
+		}
 		for {
 			granted := a.coresGranted()
 			if want > 0 && granted >= want {
@@ -457,12 +471,21 @@ func (m *Master) rpcHandler() http.Handler {
 		return map[string]string{"id": a.id}, 200
 	})
 	handle("/app-cores", func(b []byte) (any, int) {
-		var req struct{ ID string }
+		var req struct {
+			ID     string
+			Wanted *int
+		}
 		json.Unmarshal(b, &req)
 		for _, a := range m.apps {
-			if a.id == req.ID {
-				return map[string]any{"cores": a.coresGranted(), "state": a.state}, 200
+			if a.id != req.ID {
+				continue
 			}
+			if req.Wanted != nil {
+				a.dynamic, a.wanted = true, *req.Wanted
+				m.releaseLocked(a)
+				m.scheduleLocked()
+			}
+			return map[string]any{"cores": a.coresGranted(), "state": a.state}, 200
 		}
 		return map[string]any{"cores": 0, "state": "KILLED"}, 200
 	})
@@ -486,6 +509,41 @@ func (m *Master) submitLocked(desc driverDesc) *driver {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// releaseLocked models dynamic allocation giving back executors: once an application has held
+// more cores than it wants for spark.dynamicAllocation.executorIdleTimeout, its surplus executors
+// go, newest first.
+func (m *Master) releaseLocked(a *app) {
+	if a.coresGranted() <= a.wanted {
+		a.surplusSince = time.Time{}
+		return
+	}
+	if a.surplusSince.IsZero() {
+		a.surplusSince = time.Now()
+		return
+	}
+	timeout := 60 * time.Second
+	if d, err := time.ParseDuration(m.conf["spark.dynamicAllocation.executorIdleTimeout"]); err == nil {
+		timeout = d
+	}
+	if time.Since(a.surplusSince) < timeout {
+		return
+	}
+	for a.coresGranted() > a.wanted && len(a.executors) > 0 {
+		var newest *executor
+		for _, e := range a.executors {
+			if newest == nil || e.id > newest.id {
+				newest = e
+			}
+		}
+		if w := m.workerLocked(newest.worker); w != nil {
+			w.pending = append(w.pending, command{Kind: "killExecutor", AppID: a.id, ExecID: newest.id})
+		}
+		delete(a.executors, newest.worker)
+		logf("INFO Master: Removing executor %s/%d because it is idle (dynamic allocation)", a.id, newest.id)
+	}
+	a.surplusSince = time.Time{}
+}
 
 func (m *Master) workerLocked(id string) *worker {
 	for _, w := range m.workers {

@@ -100,10 +100,13 @@ func TestProgramDirectives(t *testing.T) {
 	f := t.TempDir() + "/app.py"
 	os.WriteFile(f, []byte("# standin: work=3 exit=2 print=\"hello world\" print=bye\nimport x\n"), 0o644)
 	p := loadProgram(f, []string{"standin:cores=4", "real-arg"})
-	if p.work != 3 || p.exit != 2 || p.cores != 4 || strings.Join(p.prints, "|") != "hello world|bye" || strings.Join(p.args, ",") != "real-arg" {
+	if p.tasks != 30 || p.exit != 2 || p.cores != 4 || strings.Join(p.prints, "|") != "hello world|bye" || strings.Join(p.args, ",") != "real-arg" {
 		t.Errorf("program: %+v", p)
 	}
-	if d := loadProgram("/nonexistent.jar", nil); d.work != 0.5 || d.prints[0] != "Pi is roughly 3.141592" {
+	if d := loadProgram("/nonexistent.jar", nil); d.tasks != 5 || d.taskTime != 100*time.Millisecond || d.prints[0] != "Pi is roughly 3.141592" {
 		t.Errorf("defaults: %+v", d)
+	}
+	if d := loadProgram("", []string{"standin:tasks=40", "standin:task=2s"}); d.tasks != 40 || d.taskTime != 2*time.Second {
+		t.Errorf("tasks: %+v", d)
 	}
 }
