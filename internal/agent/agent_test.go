@@ -260,7 +260,7 @@ type cluster struct {
 }
 
 // startCluster runs a master agent and n worker agents in this process, on the stand-in Spark.
-func startCluster(t *testing.T, n int, lifetime spec.Lifetime) *cluster {
+func startCluster(t *testing.T, n int, lifetime spec.Lifetime, adjust ...func(*spec.Cluster)) *cluster {
 	t.Helper()
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "token")
@@ -270,6 +270,9 @@ func startCluster(t *testing.T, n int, lifetime spec.Lifetime) *cluster {
 		t.Fatal(err)
 	}
 	c.Provider, c.Lifetime = "inproc", lifetime
+	for _, f := range adjust {
+		f(c)
+	}
 	clk := &clock{t: time.Now()}
 	cfg := agentapi.Config{Cluster: "inproc", Provider: "inproc", Role: agentapi.RoleMaster, NodeID: "master", Dir: filepath.Join(dir, "master"),
 		Listen: "127.0.0.1:0", Host: "127.0.0.1", SparkHome: sparktest.Home(t, "3.5.3"), TokenFile: tokenFile, Spec: *c,
@@ -546,5 +549,66 @@ func TestMaxAgeDestroysEvenWhenBusy(t *testing.T) {
 	j, err := c.store.GetJob(ctx, job.ID)
 	if err != nil || j.State != state.JobKilled || !strings.Contains(j.Message, "lifetime.maxAge (12h0m0s)") {
 		t.Errorf("the running job: %+v %v", j, err)
+	}
+}
+
+// The cpu policy in the agent: utilisation held above 85% for two periods of two minutes adds two
+// workers, and the decision is an event with its reason.
+func TestCPUPolicyInTheAgent(t *testing.T) {
+	c := startCluster(t, 1, spec.Lifetime{}, func(c *spec.Cluster) {
+		c.Autoscale = spec.Autoscale{Policy: spec.PolicyCPU, Interval: time.Second}
+		c.Workers.Min, c.Workers.Max = 1, 4
+	})
+	ctx := context.Background()
+	// A long job takes every core of the one worker.
+	if _, err := c.master.Submit(ctx, agentapi.JobRequest{Resource: "busy.py"}, map[string]string{"busy.py": appFile(t, "busy.py", "duration=10m")}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 30*time.Second, "all cores in use", func() error {
+		st, err := c.master.Status(ctx)
+		if err != nil || st.Cores == 0 || st.CoresUsed != st.Cores {
+			return fmt.Errorf("%d/%d cores used (%v)", st.CoresUsed, st.Cores, err)
+		}
+		return nil
+	})
+	// Time passes faster than it does: 30 s of the agent's clock per 200 ms.
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(200 * time.Millisecond):
+				c.clock.Advance(30 * time.Second)
+			}
+		}
+	}()
+	defer close(stop)
+	testutil.Eventually(t, time.Minute, "the cpu rule adds two workers", func() error {
+		evs, _ := c.store.ListEvents(ctx, "inproc", 0)
+		for _, e := range evs {
+			if e.Kind == "autoscale" && strings.Contains(e.Message, "scale out +2: utilisation above 85% for 2 periods of 2m0s") {
+				return nil
+			}
+		}
+		st, _ := c.master.Status(ctx)
+		return fmt.Errorf("no such event; autoscaler: %+v", st.Autoscale)
+	})
+	c.waitAlive(t, 3)
+}
+
+func TestAutoscaleConfigFromSpec(t *testing.T) {
+	c, _ := spec.Default(spec.Options{DefaultName: "x"})
+	c.Workers.InstanceTypes = []string{"m5.xlarge", "unknown.type", "m6i.xlarge"}
+	c.Workers.Min, c.Workers.Max, c.Workers.Spot = 2, 30, true
+	c.Autoscale = spec.Autoscale{Policy: "spark", Headroom: 8, KeepAlive: time.Minute}
+	c.Spark.Conf = map[string]string{"spark.dynamicAllocation.executorIdleTimeout": "30s"}
+	cfg := autoscaleConfig(*c, "aws")
+	if len(cfg.Types) != 2 || cfg.Types[0].Name != "m5.xlarge" || cfg.Types[0].Cores != 4 || cfg.Min != 2 || cfg.Max != 30 || !cfg.Spot ||
+		cfg.Headroom != 8 || cfg.KeepAlive != time.Minute || cfg.ExecutorIdleTimeout != 30*time.Second {
+		t.Errorf("aws: %+v", cfg)
+	}
+	if local := autoscaleConfig(*c, "local"); len(local.Types) != 1 || local.Types[0].Cores != c.Workers.Cores || local.Types[0].OnDemand != 0 {
+		t.Errorf("local workers have the spec's cores and cost nothing: %+v", local.Types)
 	}
 }
