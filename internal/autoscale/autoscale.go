@@ -110,11 +110,23 @@ type Launch struct {
 	Count        int
 }
 
+// Causes of decisions, a bounded set (a metric label): the first one that applied.
+const (
+	CauseDemand       = "demand"
+	CauseMin          = "min"
+	CauseInterruption = "spot-interruption"
+	CauseHeadroom     = "headroom"
+	CauseIdle         = "idle"
+	CauseCPUHigh      = "cpu-high"
+	CauseCPULow       = "cpu-low"
+)
+
 // Decision is what a policy wants done.
 type Decision struct {
 	Launch []Launch
 	Remove []string // worker ids, to decommission and then remove
-	Reason string
+	Reason string   // for people
+	Cause  string   // for metrics: one of the Cause constants, or "" when nothing changes
 }
 
 // Adds is the number of workers the decision launches.

@@ -80,6 +80,7 @@ func decideSpark(c Config, in Input) Decision {
 		d.Launch = append(d.Launch, chooseLaunches(c, in, live, n)...)
 		count += d.Adds()
 		reasons = append(reasons, fmt.Sprintf("%d spot interruption(s): drain and replace", len(interrupted)))
+		cause(&d, CauseInterruption)
 	}
 
 	// Never below workers.min.
@@ -89,6 +90,7 @@ func decideSpark(c Config, in Input) Decision {
 		count += n
 		capacity += n * cpw
 		reasons = append(reasons, fmt.Sprintf("below workers.min %d", c.Min))
+		cause(&d, CauseMin)
 	}
 
 	unmet := demand - capacity
@@ -99,6 +101,7 @@ func decideSpark(c Config, in Input) Decision {
 		count += n
 		capacity += n * cpw
 		reasons = append(reasons, fmt.Sprintf("keep %d cores of headroom", c.Headroom))
+		cause(&d, CauseHeadroom)
 	}
 	if unmet > 0 && count < c.Max {
 		want := (unmet + cpw - 1) / cpw
@@ -120,6 +123,7 @@ func decideSpark(c Config, in Input) Decision {
 		if want > 0 {
 			d.Launch = mergeLaunches(d.Launch, chooseLaunches(c, in, live, want))
 			reasons = append(reasons, demandReason(waiting, unmet, len(in.WaitingDrivers), unknown))
+			cause(&d, CauseDemand)
 		} else if d.Empty() {
 			reasons = append(reasons, fmt.Sprintf("%d cores wanted, but the queued work ends before new workers could start", unmet))
 		}
@@ -170,6 +174,7 @@ func decideSpark(c Config, in Input) Decision {
 		}
 		if n := len(d.Remove) - len(interrupted); n > 0 {
 			reasons = append(reasons, fmt.Sprintf("%d worker(s) idle for over %s", n, keep.Round(time.Second)))
+			cause(&d, CauseIdle)
 		}
 	}
 	if len(reasons) == 0 {
@@ -177,6 +182,13 @@ func decideSpark(c Config, in Input) Decision {
 	}
 	d.Reason = strings.Join(reasons, "; ")
 	return d
+}
+
+// cause records the first cause of a decision.
+func cause(d *Decision, c string) {
+	if d.Cause == "" {
+		d.Cause = c
+	}
 }
 
 func removedOf(ids []string, ws []Worker) int {
@@ -328,7 +340,7 @@ func decideCPU(c Config, in Input) Decision {
 	}
 	count = len(live) + len(in.Pending)
 	if count < c.Min {
-		return Decision{Launch: chooseLaunches(c, in, live, c.Min-count), Reason: fmt.Sprintf("below workers.min %d", c.Min)}
+		return Decision{Launch: chooseLaunches(c, in, live, c.Min-count), Reason: fmt.Sprintf("below workers.min %d", c.Min), Cause: CauseMin}
 	}
 	last := in.LastScaleOut
 	if in.LastScaleIn.After(last) {
@@ -349,7 +361,7 @@ func decideCPU(c Config, in Input) Decision {
 	switch {
 	case above && count < c.Max:
 		n := min(c.CPUStep, c.Max-count)
-		return Decision{Launch: chooseLaunches(c, in, live, n),
+		return Decision{Launch: chooseLaunches(c, in, live, n), Cause: CauseCPUHigh,
 			Reason: fmt.Sprintf("utilisation above %.0f%% for %d periods of %s", c.CPUHigh*100, c.CPUPeriods, c.CPUPeriod)}
 	case below && len(live) > c.Min:
 		n := min(c.CPUStep, len(live)-c.Min)
@@ -359,7 +371,7 @@ func decideCPU(c Config, in Input) Decision {
 		for _, w := range oldest[:n] {
 			ids = append(ids, w.ID)
 		}
-		return Decision{Remove: ids, Reason: fmt.Sprintf("utilisation below %.0f%% for %d periods of %s", c.CPULow*100, c.CPUPeriods, c.CPUPeriod)}
+		return Decision{Remove: ids, Cause: CauseCPULow, Reason: fmt.Sprintf("utilisation below %.0f%% for %d periods of %s", c.CPULow*100, c.CPUPeriods, c.CPUPeriod)}
 	}
 	return Decision{Reason: fmt.Sprintf("utilisation %.0f%%", recent[len(recent)-1].Utilization*100)}
 }

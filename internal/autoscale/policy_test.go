@@ -281,6 +281,9 @@ func TestPolicyProperties(t *testing.T) {
 			in.CPU = append(in.CPU, Sample{Utilization: rng.Float64()})
 		}
 		d := Decide(cfg, in)
+		if d.Empty() != (d.Cause == "") {
+			t.Fatalf("case %d: a decision that changes something has a cause, and only then: %+v", i, d)
+		}
 
 		live, busy := 0, map[string]bool{}
 		for _, w := range in.Workers {
