@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./hack/setup.sh
+# Tests that need prometheus, promtool or tmux fail here rather than skip.
+export SPARKPLANE_REQUIRE_TOOLS=1
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go'))

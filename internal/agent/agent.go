@@ -21,6 +21,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/sparkplane/sparkplane/internal/agent/agentapi"
 	"github.com/sparkplane/sparkplane/internal/provider"
 	"github.com/sparkplane/sparkplane/internal/spark"
@@ -80,6 +83,10 @@ func LoadConfig(path string) (*agentapi.Config, error) {
 // role is the part of an agent that differs between master and worker.
 type role interface {
 	routes(mux *http.ServeMux)
+	// supervisor is the Spark daemon's supervisor, nil before it exists.
+	supervisor() *Supervisor
+	// collectors are the role's metrics.
+	collectors() []prometheus.Collector
 	// run works until ctx ends or the role decides the agent should stop (self-destroy).
 	run(ctx context.Context, stop context.CancelFunc)
 }
@@ -134,6 +141,8 @@ func Run(ctx context.Context, cfg *agentapi.Config, deps Deps) error {
 		writeJSON(w, http.StatusAccepted, struct{}{})
 		stop()
 	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(n.registry(r.supervisor, r.collectors()...),
+		promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn)}))
 	r.routes(mux)
 	srv := &http.Server{Handler: n.authenticate(mux), ReadHeaderTimeout: 10 * time.Second}
 

@@ -167,7 +167,7 @@ func (c *clock) Advance(d time.Duration) {
 
 // inproc is a test provider whose nodes are agents running in this test process.
 type inproc struct {
-	t         *testing.T
+	t         testing.TB
 	base      agentapi.Config
 	deps      Deps
 	mu        sync.Mutex
@@ -260,7 +260,7 @@ type cluster struct {
 }
 
 // startCluster runs a master agent and n worker agents in this process, on the stand-in Spark.
-func startCluster(t *testing.T, n int, lifetime spec.Lifetime, adjust ...func(*spec.Cluster)) *cluster {
+func startCluster(t testing.TB, n int, lifetime spec.Lifetime, adjust ...func(*spec.Cluster)) *cluster {
 	t.Helper()
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "token")
@@ -317,7 +317,7 @@ func startCluster(t *testing.T, n int, lifetime spec.Lifetime, adjust ...func(*s
 	return cl
 }
 
-func (c *cluster) waitAlive(t *testing.T, n int) *agentapi.ClusterStatus {
+func (c *cluster) waitAlive(t testing.TB, n int) *agentapi.ClusterStatus {
 	t.Helper()
 	var st *agentapi.ClusterStatus
 	testutil.Eventually(t, time.Minute, fmt.Sprintf("%d alive workers", n), func() (err error) {
@@ -595,6 +595,19 @@ func TestCPUPolicyInTheAgent(t *testing.T) {
 		return fmt.Errorf("no such event; autoscaler: %+v", st.Autoscale)
 	})
 	c.waitAlive(t, 3)
+
+	// The decision is counted by direction and cause, and the autoscaler's view follows.
+	testutil.Eventually(t, 30*time.Second, "the autoscaler's metrics", func() error {
+		fams, _ := scrape(t, c.master)
+		up := value(t, fams, "sparkplane_autoscaler_decisions_total", "direction", "up", "cause", "cpu-high", "policy", "cpu")
+		down := value(t, fams, "sparkplane_autoscaler_decisions_total", "direction", "down", "cause", "cpu-low")
+		live := value(t, fams, "sparkplane_autoscaler_workers", "phase", "live")
+		desired := value(t, fams, "sparkplane_autoscaler_desired_workers")
+		if up < 1 || down != 0 || live != 3 || desired < 3 {
+			return fmt.Errorf("decisions up %v down %v, live %v, desired %v", up, down, live, desired)
+		}
+		return nil
+	})
 }
 
 func TestAutoscaleConfigFromSpec(t *testing.T) {

@@ -31,6 +31,8 @@ type autoscaler struct {
 	requested map[string]time.Time // workers asked for and not yet seen in Spark
 	draining  map[string]bool
 	ui        map[string]string // application id → its driver's UI
+	notified  map[string]bool   // workers whose interruption notice was counted
+	metrics   *scaleMetrics
 	last      autoscale.Decision
 	lastAt    time.Time
 	wg        sync.WaitGroup
@@ -70,7 +72,8 @@ func newAutoscaler(m *master) *autoscaler {
 	}
 	return &autoscaler{m: m, ctrl: autoscale.NewController(cfg), interval: sp.Autoscale.Interval,
 		taskCPUs: cpus, client: &http.Client{Timeout: 2 * time.Second},
-		requested: map[string]time.Time{}, draining: map[string]bool{}, ui: map[string]string{}}
+		requested: map[string]time.Time{}, draining: map[string]bool{}, ui: map[string]string{}, notified: map[string]bool{},
+		metrics: newScaleMetrics(cfg.Policy)}
 }
 
 func (a *autoscaler) run(ctx context.Context) {
@@ -84,14 +87,30 @@ func (a *autoscaler) run(ctx context.Context) {
 		case <-tick.C:
 			obs, err := a.observe(ctx)
 			if err != nil {
+				a.metrics.errors.WithLabelValues("observe").Inc()
 				a.m.log.Warn("autoscaler cannot observe the cluster", "err", err)
 				continue
 			}
 			d := a.ctrl.Decide(obs)
 			a.mu.Lock()
 			a.last, a.lastAt = d, obs.Now
+			seen := map[string]bool{}
+			for _, w := range obs.Workers {
+				seen[w.ID] = true
+				if w.Interrupted && !a.notified[w.ID] {
+					a.notified[w.ID] = true
+					a.metrics.interruptions.Inc()
+				}
+			}
+			for id := range a.notified {
+				if !seen[id] {
+					delete(a.notified, id)
+				}
+			}
 			a.mu.Unlock()
+			a.metrics.observed(obs, d, a.ctrl.LaunchLatency())
 			if !d.Empty() {
+				a.metrics.decided(d)
 				a.act(ctx, d)
 			}
 		}
@@ -253,6 +272,7 @@ func (a *autoscaler) act(ctx context.Context, d autoscale.Decision) {
 	if n := d.Adds(); n > 0 {
 		ids, _, err := m.addWorkers(ctx, n)
 		if err != nil {
+			a.metrics.errors.WithLabelValues("add").Inc()
 			m.event("autoscale", fmt.Sprintf("%s — failed: %v", d, err))
 		} else {
 			now := m.deps.Now()
@@ -278,6 +298,7 @@ func (a *autoscaler) act(ctx context.Context, d autoscale.Decision) {
 	a.wg.Go(func() {
 		_, _, _, err := m.removeWorkers(ctx, agentapi.RemoveWorkersRequest{Nodes: d.Remove, DrainTimeout: 10 * time.Minute})
 		if err != nil {
+			a.metrics.errors.WithLabelValues("remove").Inc()
 			m.event("autoscale", fmt.Sprintf("removing %s failed: %v", strings.Join(d.Remove, ", "), err))
 		}
 		a.mu.Lock()

@@ -116,6 +116,7 @@ func (j *jobs) update(id string, fn func(*state.Job)) {
 		j.mu.Unlock()
 		return
 	}
+	before := lj.job
 	fn(&lj.job)
 	job := lj.job
 	if state.JobDone(job.State) {
@@ -126,6 +127,7 @@ func (j *jobs) update(id string, fn func(*state.Job)) {
 		}
 	}
 	j.mu.Unlock()
+	j.m.jobMetrics.changed(before, job)
 	j.save(job)
 	if state.JobDone(job.State) {
 		j.m.event("job", fmt.Sprintf("job %s (%s) %s%s", job.ID, job.Name, strings.ToLower(job.State), suffix(job.Message)))
@@ -367,6 +369,7 @@ func (j *jobs) submit(req agentapi.JobRequest, uploads map[string]string, id str
 	j.mu.Lock()
 	j.live[id] = &liveJob{job: job, uiPort: uiPort}
 	j.mu.Unlock()
+	j.m.jobMetrics.submitted.Inc()
 	j.save(job)
 	j.m.event("job", fmt.Sprintf("job %s (%s) submitted in %s mode", id, name, mode))
 	j.wg.Go(func() { j.launch(id, req.Git, sub) })

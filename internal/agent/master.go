@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sparkplane/sparkplane/internal/agent/agentapi"
 	"github.com/sparkplane/sparkplane/internal/provider"
 	"github.com/sparkplane/sparkplane/internal/spark"
@@ -32,6 +34,7 @@ type master struct {
 	history                   *state.Store // the user's state database, when it is on this machine
 	jobs                      *jobs
 	autoscaler                *autoscaler // nil when the policy is off
+	jobMetrics                *jobMetrics
 
 	pollMu       sync.Mutex // one read of the master's state at a time
 	mu           sync.Mutex
@@ -101,6 +104,7 @@ func newMaster(n *node) (*master, error) {
 		},
 	}
 	m.jobs = newJobs(m)
+	m.jobMetrics = newJobMetrics()
 	m.autoscaler = newAutoscaler(m)
 	m.idleSince = n.deps.Now()
 	return m, nil
@@ -335,6 +339,16 @@ func (m *master) reconcile(ctx context.Context) {
 	m.event("worker", fmt.Sprintf("lost %s (agent gone); replaced by %s", strings.Join(gone, ", "), strings.Join(added, ", ")))
 }
 
+func (m *master) supervisor() *Supervisor { return m.daemon }
+
+func (m *master) collectors() []prometheus.Collector {
+	cs := append([]prometheus.Collector{masterCollector{m}}, m.jobMetrics.collectors()...)
+	if m.autoscaler != nil {
+		cs = append(cs, m.autoscaler.metrics.collectors()...)
+	}
+	return cs
+}
+
 func (m *master) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, m.status(r.Context())) })
 	mux.HandleFunc("POST /v1/nodes/register", m.handleRegister)
@@ -354,12 +368,28 @@ func (m *master) status(ctx context.Context) *agentapi.ClusterStatus {
 		Lifetime:  m.lifetime(),
 		Autoscale: m.autoscaler.status(),
 	}
-	now := m.deps.Now()
 	m.mu.Lock()
 	if ms != nil && m.lastErr == nil {
 		st.Master.State = ms.Status
 		st.Cores, st.CoresUsed, st.MemoryMiB, st.MemoryUsed = ms.Cores, ms.CoresUsed, ms.Memory, ms.MemoryUsed
 	}
+	m.mu.Unlock()
+	st.Workers = m.workerStatuses(ms, m.deps.Now())
+	if ms != nil {
+		for _, a := range ms.ActiveApps {
+			st.Apps = append(st.Apps, agentapi.AppStatus{ID: a.ID, Name: a.Name, State: a.State, Cores: a.Cores, Duration: time.Duration(a.Duration) * time.Millisecond})
+		}
+	}
+	st.Jobs, _ = m.store.ListJobs(ctx, m.cfg.Cluster, 20)
+	st.Events, _ = m.store.ListEvents(ctx, m.cfg.Cluster, 10)
+	return st
+}
+
+// workerStatuses joins Spark's workers with the registered agents: every worker Spark knows
+// (but not the dead ones sparkplane removed), and every agent Spark does not know yet.
+func (m *master) workerStatuses(ms *spark.MasterState, now time.Time) []agentapi.WorkerStatus {
+	var out []agentapi.WorkerStatus
+	m.mu.Lock()
 	matched := map[string]bool{}
 	if ms != nil {
 		drivers := map[string]int{}
@@ -382,7 +412,7 @@ func (m *master) status(ctx context.Context) *agentapi.ClusterStatus {
 					ws.State = "LOST"
 				}
 			}
-			st.Workers = append(st.Workers, ws)
+			out = append(out, ws)
 		}
 	}
 	for id, reg := range m.registry {
@@ -393,18 +423,11 @@ func (m *master) status(ctx context.Context) *agentapi.ClusterStatus {
 		if reg.lost || now.Sub(reg.lastSeen) > m.lostAfter() {
 			state = "LOST"
 		}
-		st.Workers = append(st.Workers, agentapi.WorkerStatus{NodeID: id, Agent: reg.Agent, State: state, LastSeen: reg.lastSeen, Registering: true})
+		out = append(out, agentapi.WorkerStatus{NodeID: id, Agent: reg.Agent, State: state, LastSeen: reg.lastSeen, Registering: true})
 	}
 	m.mu.Unlock()
-	sort.Slice(st.Workers, func(i, j int) bool { return nodeLess(st.Workers[i].NodeID, st.Workers[j].NodeID) })
-	if ms != nil {
-		for _, a := range ms.ActiveApps {
-			st.Apps = append(st.Apps, agentapi.AppStatus{ID: a.ID, Name: a.Name, State: a.State, Cores: a.Cores, Duration: time.Duration(a.Duration) * time.Millisecond})
-		}
-	}
-	st.Jobs, _ = m.store.ListJobs(ctx, m.cfg.Cluster, 20)
-	st.Events, _ = m.store.ListEvents(ctx, m.cfg.Cluster, 10)
-	return st
+	sort.Slice(out, func(i, j int) bool { return nodeLess(out[i].NodeID, out[j].NodeID) })
+	return out
 }
 
 // nodeLess orders node ids naturally: worker-2 before worker-10.

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sparkplane/sparkplane/internal/agent/agentapi"
 	"github.com/sparkplane/sparkplane/internal/spark"
 )
@@ -29,6 +31,9 @@ type worker struct {
 	sparkID        string
 	executors      int
 	decommissioned bool
+
+	lastHeartbeat     time.Time
+	heartbeatFailures int
 }
 
 func newWorker(n *node) (*worker, error) {
@@ -80,6 +85,7 @@ func (w *worker) run(ctx context.Context, _ context.CancelFunc) {
 	env := w.sparkEnv()
 	ws := w.cfg.Spec.Workers
 	w.mu.Lock()
+	w.lastHeartbeat = w.deps.Now()
 	w.daemon = &Supervisor{
 		Name: "spark worker",
 		Argv: w.dist.WorkerCommand(spark.WorkerArgs{MasterURL: reply.MasterURL, Host: w.cfg.Host, WebUIPort: w.uiPort,
@@ -108,7 +114,15 @@ func (w *worker) run(ctx context.Context, _ context.CancelFunc) {
 			return
 		case <-tick.C:
 			w.refresh(ctx)
-			if _, err := w.master.Register(ctx, w.registration()); err != nil {
+			_, err := w.master.Register(ctx, w.registration())
+			w.mu.Lock()
+			if err != nil {
+				w.heartbeatFailures++
+			} else {
+				w.lastHeartbeat = w.deps.Now()
+			}
+			w.mu.Unlock()
+			if err != nil {
 				w.log.Warn("heartbeat to the master's agent failed", "err", err)
 			}
 		}
@@ -129,6 +143,16 @@ func (w *worker) refresh(ctx context.Context) {
 	}
 	w.executors = len(s.Executors)
 	w.mu.Unlock()
+}
+
+func (w *worker) supervisor() *Supervisor {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.daemon
+}
+
+func (w *worker) collectors() []prometheus.Collector {
+	return []prometheus.Collector{workerCollector{w}}
 }
 
 func (w *worker) routes(mux *http.ServeMux) {

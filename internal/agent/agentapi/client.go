@@ -122,6 +122,24 @@ func (c *Client) Status(ctx context.Context) (*ClusterStatus, error) {
 	return &s, c.getJSON(ctx, "/v1/status", &s)
 }
 
+// Metrics is the agent's metrics exposition, in Prometheus' text format.
+func (c *Client) Metrics(ctx context.Context) ([]byte, error) {
+	req, err := c.newRequest(ctx, http.MethodGet, "/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "text/plain")
+	resp, err := c.httpClient().Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("agent at %s: %w", c.BaseURL, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, decode(resp, nil)
+	}
+	return io.ReadAll(resp.Body)
+}
+
 // Submit sends a job, uploading local files: uploads maps the names used in req to paths on this
 // machine. The body is streamed, so large applications are not held in memory.
 func (c *Client) Submit(ctx context.Context, req JobRequest, uploads map[string]string) (*state.Job, error) {
