@@ -126,9 +126,17 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("%s%v = %v, want %v", tc.name, tc.labels, got, tc.want)
 		}
 	}
-	if r := value(t, fams, "sparkplane_lifetime_remaining_seconds", "rule", "idleTimeout"); r <= 0 || r > 3600 {
-		t.Errorf("lifetime remaining %v, want in (0, 3600]", r)
-	}
+	// The idle countdown starts at the master's next look after the last job ended.
+	testutil.Eventually(t, 10*time.Second, "the idle countdown", func() error {
+		fams, _ := scrape(t, c.master)
+		if _, ok := fams["sparkplane_lifetime_remaining_seconds"]; !ok {
+			return errors.New("no sparkplane_lifetime_remaining_seconds")
+		}
+		if r := value(t, fams, "sparkplane_lifetime_remaining_seconds", "rule", "idleTimeout"); r <= 0 || r > 3600 {
+			t.Errorf("lifetime remaining %v, want in (0, 3600]", r)
+		}
+		return nil
+	})
 	if _, ok := fams["sparkplane_autoscaler_decisions_total"]; ok {
 		t.Error("autoscaler metrics without an autoscaler")
 	}
