@@ -12,12 +12,13 @@ import (
 	"time"
 
 	"github.com/sparkplane/sparkplane/internal/cluster"
+	"github.com/sparkplane/sparkplane/internal/cluster/clustertest"
 	"github.com/sparkplane/sparkplane/internal/spark/sparktest"
 	"github.com/sparkplane/sparkplane/internal/spec"
 	"github.com/sparkplane/sparkplane/internal/testutil"
 )
 
-func benchEnv(b *testing.B) *env { return newEnv(b, sparktest.Home(b, "3.5.3")) }
+func benchEnv(b *testing.B) *clustertest.Env { return clustertest.NewEnv(b, sparktest.Home(b, "3.5.3")) }
 
 // BenchmarkCreate measures create until every worker is registered in Spark, with the stand-in;
 // destroy is not timed.
@@ -33,11 +34,11 @@ func BenchmarkCreate(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.StartTimer()
-				if _, err := e.m.Create(ctx, c, cluster.CreateOptions{}); err != nil {
+				if _, err := e.M.Create(ctx, c, cluster.CreateOptions{}); err != nil {
 					b.Fatal(err)
 				}
 				b.StopTimer()
-				if err := e.m.Destroy(ctx, cluster.Ref{Name: c.Name}); err != nil {
+				if err := e.M.Destroy(ctx, cluster.Ref{Name: c.Name}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -66,12 +67,12 @@ func BenchmarkIdleCluster(b *testing.B) {
 	e := benchEnv(b)
 	ctx := context.Background()
 	c, _ := spec.Default(spec.Options{DefaultName: "idle-bench"})
-	if _, err := e.m.Create(ctx, c, cluster.CreateOptions{}); err != nil {
+	if _, err := e.M.Create(ctx, c, cluster.CreateOptions{}); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { e.m.Destroy(context.Background(), cluster.Ref{Name: c.Name}) })
+	b.Cleanup(func() { e.M.Destroy(context.Background(), cluster.Ref{Name: c.Name}) })
 	time.Sleep(5 * time.Second) // let the agents settle into their idle loops
-	st, err := e.m.Status(ctx, cluster.Ref{Name: c.Name})
+	st, err := e.M.Status(ctx, cluster.Ref{Name: c.Name})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -94,7 +95,7 @@ func BenchmarkIdleCluster(b *testing.B) {
 		b.ReportMetric(worker, "worker-agent-RSS-MiB")
 		for i := 0; i < b.N; i++ {
 			cmd := exec.Command(bin, "status", c.Name, "-o", "json")
-			cmd.Env = append(os.Environ(), "SPARKPLANE_HOME="+e.root)
+			cmd.Env = append(os.Environ(), "SPARKPLANE_HOME="+e.Root)
 			var out bytes.Buffer
 			cmd.Stdout = &out
 			if err := cmd.Run(); err != nil || !strings.Contains(out.String(), `"state": "running"`) {
@@ -104,7 +105,7 @@ func BenchmarkIdleCluster(b *testing.B) {
 	})
 	b.Run("status-library", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			if _, err := e.m.Status(ctx, cluster.Ref{Name: c.Name}); err != nil {
+			if _, err := e.M.Status(ctx, cluster.Ref{Name: c.Name}); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -9,14 +9,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sparkplane/sparkplane/internal/agent/agentapi"
 	"github.com/sparkplane/sparkplane/internal/cluster"
+	"github.com/sparkplane/sparkplane/internal/cluster/clustertest"
 	"github.com/sparkplane/sparkplane/internal/provider"
-	"github.com/sparkplane/sparkplane/internal/provider/local"
 	"github.com/sparkplane/sparkplane/internal/spark"
 	"github.com/sparkplane/sparkplane/internal/spark/sparktest"
 	"github.com/sparkplane/sparkplane/internal/spec"
@@ -24,113 +23,31 @@ import (
 	"github.com/sparkplane/sparkplane/internal/testutil"
 )
 
-// recorder is a Progress that keeps every line, for assertions.
-type recorder struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (r *recorder) add(kind, msg string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.lines = append(r.lines, kind+" "+msg)
-}
-func (r *recorder) Start(m string) { r.add("start", m) }
-func (r *recorder) Done(m string)  { r.add("done", m) }
-func (r *recorder) Fail(m string)  { r.add("fail", m) }
-func (r *recorder) Info(m string)  { r.add("info", m) }
-func (r *recorder) Warn(m string)  { r.add("warn", m) }
-
-func (r *recorder) String() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return strings.Join(r.lines, "\n")
-}
-
-type env struct {
-	m     *cluster.Manager
-	root  string
-	store *state.Store
-	rec   *recorder
-	prov  *local.Provider
-}
-
-func newEnv(t testing.TB, sparkHome string) *env {
-	t.Helper()
-	root := t.TempDir()
-	store, err := state.Open(filepath.Join(root, "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	prov := local.New(local.Options{Root: root, AgentBinary: testutil.Build(t, "github.com/sparkplane/sparkplane/cmd/sparkplane"),
-		StateDB: filepath.Join(root, "state.db"), StopGrace: 20 * time.Second})
-	reg := provider.NewRegistry()
-	reg.Register(local.Name, func() (provider.Provider, error) { return prov, nil })
-	rec := &recorder{}
-	m := &cluster.Manager{Providers: reg, Store: store, Progress: rec, ReadyTimeout: time.Minute, PollInterval: 50 * time.Millisecond,
-		Spark: func(context.Context, *spec.Cluster) (*spark.Distribution, error) { return spark.OpenHome(sparkHome) }}
-	return &env{m: m, root: root, store: store, rec: rec, prov: prov}
-}
-
-func specOf(t *testing.T, yaml string) *spec.Cluster {
-	t.Helper()
-	c, err := spec.Parse("test.yaml", []byte("apiVersion: sparkplane.dev/v1alpha1\nkind: Cluster\n"+yaml), spec.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-func writeApp(t *testing.T, name, directives string) string {
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, []byte("# standin: "+directives+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// nothingLeft checks that neither the provider nor the process table knows the cluster.
-func (e *env) nothingLeft(t *testing.T, name string) {
-	t.Helper()
-	if _, err := e.prov.Get(context.Background(), name); !errors.Is(err, provider.ErrNotFound) {
-		t.Errorf("the provider still has %s: %v", name, err)
-	}
-	dir := filepath.Join(e.root, "clusters", name)
-	if _, err := os.Stat(dir); !os.IsNotExist(err) {
-		t.Errorf("%s still exists", dir)
-	}
-	out, _ := exec.Command("pgrep", "-f", dir).Output()
-	if len(bytes.TrimSpace(out)) > 0 {
-		t.Errorf("processes of %s still run: %s", name, out)
-	}
-}
-
 func TestCreateSubmitDestroy(t *testing.T) {
-	e := newEnv(t, sparktest.Home(t, "3.5.3"))
+	e := clustertest.NewEnv(t, sparktest.Home(t, "3.5.3"))
 	ctx := context.Background()
-	c := specOf(t, "name: flow\nworkers: {count: 2, cores: 2, memory: 2g}\n")
-	t.Cleanup(func() { e.m.Destroy(context.Background(), cluster.Ref{Name: "flow"}) })
-	st, err := e.m.Create(ctx, c, cluster.CreateOptions{})
+	c := clustertest.Spec(t, "name: flow\nworkers: {count: 2, cores: 2, memory: 2g}\n")
+	t.Cleanup(func() { e.M.Destroy(context.Background(), cluster.Ref{Name: "flow"}) })
+	st, err := e.M.Create(ctx, c, cluster.CreateOptions{})
 	if err != nil {
-		t.Fatalf("%v\n%s", err, e.rec)
+		t.Fatalf("%v\n%s", err, e.Rec)
 	}
 	if st.Agent.AliveWorkers() != 2 || st.Agent.Cores != 4 || st.State != cluster.StateRunning {
 		t.Errorf("after create: %+v", st.Agent)
 	}
 	for _, want := range []string{"done Spark 3.5.3 at", "done master started (spark://127.0.0.1:", "done 2 worker(s) registered (4 cores, 4g)"} {
-		if !strings.Contains(e.rec.String(), want) {
-			t.Errorf("progress lacks %q:\n%s", want, e.rec)
+		if !strings.Contains(e.Rec.String(), want) {
+			t.Errorf("progress lacks %q:\n%s", want, e.Rec)
 		}
 	}
-	if _, err := e.m.Create(ctx, c, cluster.CreateOptions{}); !errors.As(err, new(*provider.ExistsError)) {
+	if _, err := e.M.Create(ctx, c, cluster.CreateOptions{}); !errors.As(err, new(*provider.ExistsError)) {
 		t.Errorf("second create: %v", err)
 	}
 	ref := cluster.Ref{Name: "flow"}
 
 	// A JVM job in cluster mode, with its driver's output streamed.
-	jar := writeApp(t, "etl.jar", `work=1 print="rows: 42"`)
-	job, err := e.m.Submit(ctx, ref, cluster.JobSpec{Application: jar, Class: "com.example.Etl", Args: []string{"2026-11-21"}})
+	jar := clustertest.App(t, "etl.jar", `work=1 print="rows: 42"`)
+	job, err := e.M.Submit(ctx, ref, cluster.JobSpec{Application: jar, Class: "com.example.Etl", Args: []string{"2026-11-21"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +56,7 @@ func TestCreateSubmitDestroy(t *testing.T) {
 	}
 	var out bytes.Buffer
 	var states []string
-	final, err := e.m.Wait(ctx, ref, job.ID, cluster.WaitOptions{Stdout: &out, OnChange: func(j state.Job) { states = append(states, j.State) }})
+	final, err := e.M.Wait(ctx, ref, job.ID, cluster.WaitOptions{Stdout: &out, OnChange: func(j state.Job) { states = append(states, j.State) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,12 +68,12 @@ func TestCreateSubmitDestroy(t *testing.T) {
 	}
 
 	// A Python job runs in client mode on the master; its failure carries its exit status.
-	py := writeApp(t, "fail.py", "work=0.2 exit=3")
-	job, err = e.m.Submit(ctx, ref, cluster.JobSpec{Application: py})
+	py := clustertest.App(t, "fail.py", "work=0.2 exit=3")
+	job, err = e.M.Submit(ctx, ref, cluster.JobSpec{Application: py})
 	if err != nil {
 		t.Fatal(err)
 	}
-	final, err = e.m.Wait(ctx, ref, job.ID, cluster.WaitOptions{})
+	final, err = e.M.Wait(ctx, ref, job.ID, cluster.WaitOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,28 +87,28 @@ func TestCreateSubmitDestroy(t *testing.T) {
 		{Application: jar, Class: "X", Conf: map[string]string{"spark.master": "local"}},
 		{Application: "ftp://example/app.jar", Class: "X"},
 	} {
-		if _, err := e.m.Submit(ctx, ref, js); err == nil {
+		if _, err := e.M.Submit(ctx, ref, js); err == nil {
 			t.Errorf("submit %+v succeeded", js)
 		}
 	}
 
-	if err := e.m.Destroy(ctx, ref); err != nil {
+	if err := e.M.Destroy(ctx, ref); err != nil {
 		t.Fatal(err)
 	}
-	e.nothingLeft(t, "flow")
+	e.NothingLeft(t, "flow")
 	// The history outlives the cluster.
-	jobs, err := e.m.Jobs(ctx, ref, 0)
+	jobs, err := e.M.Jobs(ctx, ref, 0)
 	if err != nil || len(jobs) != 2 {
 		t.Fatalf("jobs after destroy: %v %v", jobs, err)
 	}
-	if _, err := e.m.Status(ctx, ref); !errors.Is(err, provider.ErrNotFound) {
+	if _, err := e.M.Status(ctx, ref); !errors.Is(err, provider.ErrNotFound) {
 		t.Errorf("status after destroy: %v", err)
 	}
 	var buf bytes.Buffer
-	if err := e.m.Logs(ctx, ref, jobs[0].ID, agentapi.Stdout, false, &buf); err == nil || !strings.Contains(err.Error(), "went with it") {
+	if err := e.M.Logs(ctx, ref, jobs[0].ID, agentapi.Stdout, false, &buf); err == nil || !strings.Contains(err.Error(), "went with it") {
 		t.Errorf("logs after destroy: %v", err)
 	}
-	if err := e.m.Destroy(ctx, ref); err != nil {
+	if err := e.M.Destroy(ctx, ref); err != nil {
 		t.Errorf("destroy is idempotent: %v", err)
 	}
 }
@@ -208,97 +125,97 @@ exec `, 1)
 }
 
 func TestCreateRollsBack(t *testing.T) {
-	e := newEnv(t, brokenHome(t))
-	e.m.ReadyTimeout = 3 * time.Second
-	c := specOf(t, "name: doomed\n")
-	_, err := e.m.Create(context.Background(), c, cluster.CreateOptions{})
+	e := clustertest.NewEnv(t, brokenHome(t))
+	e.M.ReadyTimeout = 3 * time.Second
+	c := clustertest.Spec(t, "name: doomed\n")
+	_, err := e.M.Create(context.Background(), c, cluster.CreateOptions{})
 	if err == nil || !strings.Contains(err.Error(), "0 of 2 workers registered") {
 		t.Fatalf("create: %v", err)
 	}
-	if !strings.Contains(e.rec.String(), "done Rolled back: nothing of doomed remains") {
-		t.Errorf("progress:\n%s", e.rec)
+	if !strings.Contains(e.Rec.String(), "done Rolled back: nothing of doomed remains") {
+		t.Errorf("progress:\n%s", e.Rec)
 	}
-	e.nothingLeft(t, "doomed")
-	if _, err := e.store.GetCluster(context.Background(), "doomed"); !errors.Is(err, state.ErrNotFound) {
+	e.NothingLeft(t, "doomed")
+	if _, err := e.Store.GetCluster(context.Background(), "doomed"); !errors.Is(err, state.ErrNotFound) {
 		t.Errorf("a rolled-back cluster must not stay in the state: %v", err)
 	}
-	evs, _ := e.store.ListEvents(context.Background(), "doomed", 0)
+	evs, _ := e.Store.ListEvents(context.Background(), "doomed", 0)
 	if len(evs) == 0 || !strings.Contains(evs[len(evs)-1].Message, "rolled back") {
 		t.Errorf("events: %+v", evs)
 	}
 }
 
 func TestCreateInterruptedRollsBack(t *testing.T) {
-	e := newEnv(t, brokenHome(t))
+	e := clustertest.NewEnv(t, brokenHome(t))
 	ctx, cancel := context.WithCancel(context.Background())
-	c := specOf(t, "name: interrupted\n")
+	c := clustertest.Spec(t, "name: interrupted\n")
 	go func() {
 		// Ctrl-C once the master's agent answers, while workers are still awaited.
 		testutil.Eventually(t, time.Minute, "master started", func() error {
-			if !strings.Contains(e.rec.String(), "master agent answers") {
+			if !strings.Contains(e.Rec.String(), "master agent answers") {
 				return errors.New("not yet")
 			}
 			return nil
 		})
 		cancel()
 	}()
-	_, err := e.m.Create(ctx, c, cluster.CreateOptions{})
+	_, err := e.M.Create(ctx, c, cluster.CreateOptions{})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("create: %v", err)
 	}
-	e.nothingLeft(t, "interrupted")
+	e.NothingLeft(t, "interrupted")
 }
 
 func TestCreateRetain(t *testing.T) {
-	e := newEnv(t, brokenHome(t))
-	e.m.ReadyTimeout = 2 * time.Second
-	c := specOf(t, "name: kept\n")
-	if _, err := e.m.Create(context.Background(), c, cluster.CreateOptions{Retain: true}); err == nil {
+	e := clustertest.NewEnv(t, brokenHome(t))
+	e.M.ReadyTimeout = 2 * time.Second
+	c := clustertest.Spec(t, "name: kept\n")
+	if _, err := e.M.Create(context.Background(), c, cluster.CreateOptions{Retain: true}); err == nil {
 		t.Fatal("create succeeded")
 	}
-	if _, err := e.prov.Get(context.Background(), "kept"); err != nil {
+	if _, err := e.Prov.Get(context.Background(), "kept"); err != nil {
 		t.Fatalf("--retain must keep the cluster: %v", err)
 	}
-	rec, _ := e.store.GetCluster(context.Background(), "kept")
+	rec, _ := e.Store.GetCluster(context.Background(), "kept")
 	if rec == nil || rec.Status != state.ClusterFailed {
 		t.Errorf("state: %+v", rec)
 	}
-	if err := e.m.Destroy(context.Background(), cluster.Ref{Name: "kept"}); err != nil {
+	if err := e.M.Destroy(context.Background(), cluster.Ref{Name: "kept"}); err != nil {
 		t.Fatal(err)
 	}
-	e.nothingLeft(t, "kept")
+	e.NothingLeft(t, "kept")
 }
 
 func TestCapabilitiesAreChecked(t *testing.T) {
-	e := newEnv(t, sparktest.Home(t, "3.5.3"))
-	c := specOf(t, "name: spot\nworkers: {spot: true}\n")
-	_, err := e.m.Create(context.Background(), c, cluster.CreateOptions{})
+	e := clustertest.NewEnv(t, sparktest.Home(t, "3.5.3"))
+	c := clustertest.Spec(t, "name: spot\nworkers: {spot: true}\n")
+	_, err := e.M.Create(context.Background(), c, cluster.CreateOptions{})
 	var fe *spec.FieldError
 	if !errors.As(err, &fe) || fe.Path != "workers.spot" || fe.Pos.Line != 4 {
 		t.Fatalf("want a positioned error on workers.spot, got %v", err)
 	}
-	c = specOf(t, "name: other\nprovider: nomad\nnomad: {address: http://127.0.0.1:4646}\n")
-	if _, err := e.m.Create(context.Background(), c, cluster.CreateOptions{}); !errors.As(err, &fe) || fe.Path != "provider" {
+	c = clustertest.Spec(t, "name: other\nprovider: nomad\nnomad: {address: http://127.0.0.1:4646}\n")
+	if _, err := e.M.Create(context.Background(), c, cluster.CreateOptions{}); !errors.As(err, &fe) || fe.Path != "provider" {
 		t.Fatalf("an unavailable provider: %v", err)
 	}
 }
 
 func TestIdleClusterDestroysItself(t *testing.T) {
-	e := newEnv(t, sparktest.Home(t, "3.5.3"))
+	e := clustertest.NewEnv(t, sparktest.Home(t, "3.5.3"))
 	ctx := context.Background()
-	c := specOf(t, "name: idle\nworkers: {count: 1}\nlifetime: {idleTimeout: 3s}\n")
-	t.Cleanup(func() { e.m.Destroy(context.Background(), cluster.Ref{Name: "idle"}) })
-	if _, err := e.m.Create(ctx, c, cluster.CreateOptions{}); err != nil {
+	c := clustertest.Spec(t, "name: idle\nworkers: {count: 1}\nlifetime: {idleTimeout: 3s}\n")
+	t.Cleanup(func() { e.M.Destroy(context.Background(), cluster.Ref{Name: "idle"}) })
+	if _, err := e.M.Create(ctx, c, cluster.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// A job keeps it busy; the idle clock starts when the job ends.
-	job, err := e.m.Submit(ctx, cluster.Ref{Name: "idle"}, cluster.JobSpec{Application: writeApp(t, "slow.py", "duration=4s")})
+	job, err := e.M.Submit(ctx, cluster.Ref{Name: "idle"}, cluster.JobSpec{Application: clustertest.App(t, "slow.py", "duration=4s")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
 	testutil.Eventually(t, time.Minute, "cluster gone", func() error {
-		if _, err := e.prov.Get(ctx, "idle"); !errors.Is(err, provider.ErrNotFound) {
+		if _, err := e.Prov.Get(ctx, "idle"); !errors.Is(err, provider.ErrNotFound) {
 			return fmt.Errorf("still there (%v)", err)
 		}
 		return nil
@@ -306,17 +223,17 @@ func TestIdleClusterDestroysItself(t *testing.T) {
 	if took := time.Since(start); took < 6*time.Second {
 		t.Errorf("destroyed after %s: the 4s job and the 3s idle timeout should have kept it longer", took)
 	}
-	e.nothingLeft(t, "idle")
-	j, err := e.store.GetJob(ctx, job.ID)
+	e.NothingLeft(t, "idle")
+	j, err := e.Store.GetJob(ctx, job.ID)
 	if err != nil || j.State != state.JobFinished {
 		t.Errorf("the job ran to its end: %+v %v", j, err)
 	}
-	evs, _ := e.store.ListEvents(ctx, "idle", 0)
+	evs, _ := e.Store.ListEvents(ctx, "idle", 0)
 	last := evs[len(evs)-1]
 	if !strings.Contains(last.Message, "cluster destroyed by its agent: it ran no job for lifetime.idleTimeout (3s)") {
 		t.Errorf("last event: %+v", last)
 	}
-	_, err = e.m.Status(ctx, cluster.Ref{Name: "idle"})
+	_, err = e.M.Status(ctx, cluster.Ref{Name: "idle"})
 	var nf *cluster.NotFoundError
 	if !errors.As(err, &nf) {
 		t.Errorf("status of a self-destroyed cluster: %v", err)
@@ -324,25 +241,25 @@ func TestIdleClusterDestroysItself(t *testing.T) {
 }
 
 func TestMaxAgeEndsRunningJobs(t *testing.T) {
-	e := newEnv(t, sparktest.Home(t, "3.5.3"))
+	e := clustertest.NewEnv(t, sparktest.Home(t, "3.5.3"))
 	ctx := context.Background()
-	c := specOf(t, "name: aged\nworkers: {count: 1}\nlifetime: {maxAge: 5s}\n")
-	t.Cleanup(func() { e.m.Destroy(context.Background(), cluster.Ref{Name: "aged"}) })
-	if _, err := e.m.Create(ctx, c, cluster.CreateOptions{}); err != nil {
+	c := clustertest.Spec(t, "name: aged\nworkers: {count: 1}\nlifetime: {maxAge: 5s}\n")
+	t.Cleanup(func() { e.M.Destroy(context.Background(), cluster.Ref{Name: "aged"}) })
+	if _, err := e.M.Create(ctx, c, cluster.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	job, err := e.m.Submit(ctx, cluster.Ref{Name: "aged"}, cluster.JobSpec{Application: writeApp(t, "forever.py", "duration=10m")})
+	job, err := e.M.Submit(ctx, cluster.Ref{Name: "aged"}, cluster.JobSpec{Application: clustertest.App(t, "forever.py", "duration=10m")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, time.Minute, "cluster gone", func() error {
-		if _, err := e.prov.Get(ctx, "aged"); !errors.Is(err, provider.ErrNotFound) {
+		if _, err := e.Prov.Get(ctx, "aged"); !errors.Is(err, provider.ErrNotFound) {
 			return errors.New("still there")
 		}
 		return nil
 	})
-	e.nothingLeft(t, "aged")
-	j, _ := e.store.GetJob(ctx, job.ID)
+	e.NothingLeft(t, "aged")
+	j, _ := e.Store.GetJob(ctx, job.ID)
 	if j.State != state.JobKilled || !strings.Contains(j.Message, "lifetime.maxAge") {
 		t.Errorf("job: %+v", j)
 	}
@@ -357,71 +274,71 @@ func TestGitSubmission(t *testing.T) {
 			t.Fatalf("git %v: %v %s", args, err, out)
 		}
 	}
-	e := newEnv(t, sparktest.Home(t, "3.5.3"))
+	e := clustertest.NewEnv(t, sparktest.Home(t, "3.5.3"))
 	ctx := context.Background()
-	t.Cleanup(func() { e.m.Destroy(context.Background(), cluster.Ref{Name: "gitjob"}) })
-	if _, err := e.m.Create(ctx, specOf(t, "name: gitjob\nworkers: {count: 1}\n"), cluster.CreateOptions{}); err != nil {
+	t.Cleanup(func() { e.M.Destroy(context.Background(), cluster.Ref{Name: "gitjob"}) })
+	if _, err := e.M.Create(ctx, clustertest.Spec(t, "name: gitjob\nworkers: {count: 1}\n"), cluster.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	ref := cluster.Ref{Name: "gitjob"}
-	job, err := e.m.Submit(ctx, ref, cluster.JobSpec{Git: &agentapi.Git{URL: "file://" + repo, Ref: "v1", Path: "jobs/daily.py"}})
+	job, err := e.M.Submit(ctx, ref, cluster.JobSpec{Git: &agentapi.Git{URL: "file://" + repo, Ref: "v1", Path: "jobs/daily.py"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	final, err := e.m.Wait(ctx, ref, job.ID, cluster.WaitOptions{Stdout: &out})
+	final, err := e.M.Wait(ctx, ref, job.ID, cluster.WaitOptions{Stdout: &out})
 	if err != nil || final.State != state.JobFinished || !strings.Contains(out.String(), "from git") {
 		t.Fatalf("%+v %v %q", final, err, out.String())
 	}
-	job, _ = e.m.Submit(ctx, ref, cluster.JobSpec{Git: &agentapi.Git{URL: "file://" + repo, Path: "missing.py"}})
-	final, _ = e.m.Wait(ctx, ref, job.ID, cluster.WaitOptions{})
+	job, _ = e.M.Submit(ctx, ref, cluster.JobSpec{Git: &agentapi.Git{URL: "file://" + repo, Path: "missing.py"}})
+	final, _ = e.M.Wait(ctx, ref, job.ID, cluster.WaitOptions{})
 	if final.State != state.JobFailed || !strings.Contains(final.Message, "missing.py is not in") {
 		t.Errorf("missing file: %+v", final)
 	}
 }
 
 func TestRESTSubmission(t *testing.T) {
-	e := newEnv(t, sparktest.Home(t, "3.5.3"))
+	e := clustertest.NewEnv(t, sparktest.Home(t, "3.5.3"))
 	ctx := context.Background()
-	t.Cleanup(func() { e.m.Destroy(context.Background(), cluster.Ref{Name: "rest"}) })
-	c := specOf(t, "name: rest\nworkers: {count: 1}\nspark: {authenticate: false, submit: rest}\n")
-	if _, err := e.m.Create(ctx, c, cluster.CreateOptions{}); err != nil {
+	t.Cleanup(func() { e.M.Destroy(context.Background(), cluster.Ref{Name: "rest"}) })
+	c := clustertest.Spec(t, "name: rest\nworkers: {count: 1}\nspark: {authenticate: false, submit: rest}\n")
+	if _, err := e.M.Create(ctx, c, cluster.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	ref := cluster.Ref{Name: "rest"}
-	jar := writeApp(t, "app.jar", `work=0.5 print="via REST"`)
-	job, err := e.m.Submit(ctx, ref, cluster.JobSpec{Application: jar, Class: "com.example.App"})
+	jar := clustertest.App(t, "app.jar", `work=0.5 print="via REST"`)
+	job, err := e.M.Submit(ctx, ref, cluster.JobSpec{Application: jar, Class: "com.example.App"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	final, err := e.m.Wait(ctx, ref, job.ID, cluster.WaitOptions{Stdout: &out})
+	final, err := e.M.Wait(ctx, ref, job.ID, cluster.WaitOptions{Stdout: &out})
 	if err != nil || final.State != state.JobFinished || final.DriverID == "" || !strings.Contains(out.String(), "via REST") {
 		t.Fatalf("%+v %v %q", final, err, out.String())
 	}
-	long, _ := e.m.Submit(ctx, ref, cluster.JobSpec{Application: writeApp(t, "long.jar", "duration=10m"), Class: "com.example.Long"})
+	long, _ := e.M.Submit(ctx, ref, cluster.JobSpec{Application: clustertest.App(t, "long.jar", "duration=10m"), Class: "com.example.Long"})
 	testutil.Eventually(t, time.Minute, "running", func() error {
-		j, err := e.m.Job(ctx, ref, long.ID)
+		j, err := e.M.Job(ctx, ref, long.ID)
 		if err != nil || j.State != state.JobRunning {
 			return fmt.Errorf("%v %v", j, err)
 		}
 		return nil
 	})
-	if _, err := e.m.Kill(ctx, ref, long.ID); err != nil {
+	if _, err := e.M.Kill(ctx, ref, long.ID); err != nil {
 		t.Fatal(err)
 	}
-	final, _ = e.m.Wait(ctx, ref, long.ID, cluster.WaitOptions{})
+	final, _ = e.M.Wait(ctx, ref, long.ID, cluster.WaitOptions{})
 	if final.State != state.JobKilled {
 		t.Errorf("kill through REST: %+v", final)
 	}
 }
 
 func TestRun(t *testing.T) {
-	e := newEnv(t, sparktest.Home(t, "3.5.3"))
+	e := clustertest.NewEnv(t, sparktest.Home(t, "3.5.3"))
 	ctx := context.Background()
 	logs := t.TempDir()
 	var out bytes.Buffer
-	job, err := e.m.Run(ctx, specOf(t, "name: once\nworkers: {count: 1}\n"), cluster.JobSpec{Application: writeApp(t, "pi.py", `work=0.2 print="pi!"`)},
+	job, err := e.M.Run(ctx, clustertest.Spec(t, "name: once\nworkers: {count: 1}\n"), cluster.JobSpec{Application: clustertest.App(t, "pi.py", `work=0.2 print="pi!"`)},
 		cluster.RunOptions{SaveLogs: logs, Wait: cluster.WaitOptions{Stdout: &out}})
 	if err != nil || job.State != state.JobFinished || !strings.Contains(out.String(), "pi!") {
 		t.Fatalf("%+v %v %q", job, err, out.String())
@@ -430,45 +347,45 @@ func TestRun(t *testing.T) {
 	if !strings.Contains(string(saved), "pi!") {
 		t.Errorf("saved stdout: %q", saved)
 	}
-	e.nothingLeft(t, "once")
+	e.NothingLeft(t, "once")
 
-	job, err = e.m.Run(ctx, specOf(t, "name: twice\nworkers: {count: 1}\n"), cluster.JobSpec{Application: writeApp(t, "bad.py", "exit=2")}, cluster.RunOptions{})
+	job, err = e.M.Run(ctx, clustertest.Spec(t, "name: twice\nworkers: {count: 1}\n"), cluster.JobSpec{Application: clustertest.App(t, "bad.py", "exit=2")}, cluster.RunOptions{})
 	if err != nil || job.State != state.JobFailed {
 		t.Errorf("failing run: %+v %v", job, err)
 	}
-	e.nothingLeft(t, "twice")
+	e.NothingLeft(t, "twice")
 
 	// A job that cannot be submitted makes no cluster at all.
-	if _, err := e.m.Run(ctx, specOf(t, "name: never\n"), cluster.JobSpec{Application: "/no/such.py"}, cluster.RunOptions{}); err == nil {
+	if _, err := e.M.Run(ctx, clustertest.Spec(t, "name: never\n"), cluster.JobSpec{Application: "/no/such.py"}, cluster.RunOptions{}); err == nil {
 		t.Error("run with a missing application succeeded")
 	}
-	if _, err := e.prov.Get(ctx, "never"); !errors.Is(err, provider.ErrNotFound) {
+	if _, err := e.Prov.Get(ctx, "never"); !errors.Is(err, provider.ErrNotFound) {
 		t.Error("a cluster was made for a job that could not be submitted")
 	}
 }
 
 func TestScale(t *testing.T) {
-	e := newEnv(t, sparktest.Home(t, "3.5.3"))
+	e := clustertest.NewEnv(t, sparktest.Home(t, "3.5.3"))
 	ctx := context.Background()
-	t.Cleanup(func() { e.m.Destroy(context.Background(), cluster.Ref{Name: "scale"}) })
-	if _, err := e.m.Create(ctx, specOf(t, "name: scale\nworkers: {count: 1, min: 1, max: 3}\n"), cluster.CreateOptions{}); err != nil {
+	t.Cleanup(func() { e.M.Destroy(context.Background(), cluster.Ref{Name: "scale"}) })
+	if _, err := e.M.Create(ctx, clustertest.Spec(t, "name: scale\nworkers: {count: 1, min: 1, max: 3}\n"), cluster.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	ref := cluster.Ref{Name: "scale"}
-	added, err := e.m.Add(ctx, ref, 2)
+	added, err := e.M.Add(ctx, ref, 2)
 	if err != nil || len(added) != 2 {
 		t.Fatalf("add: %v %v", added, err)
 	}
-	if _, err := e.m.Add(ctx, ref, 1); err == nil || !strings.Contains(err.Error(), "above workers.max 3") {
+	if _, err := e.M.Add(ctx, ref, 1); err == nil || !strings.Contains(err.Error(), "above workers.max 3") {
 		t.Errorf("add beyond max: %v", err)
 	}
 	// A busy worker is not chosen; one that runs a driver is refused by name.
 	// One core for its executor: Spark would otherwise give the application every free core.
-	job, _ := e.m.Submit(ctx, ref, cluster.JobSpec{Application: writeApp(t, "busy.jar", "duration=10m"), Class: "Busy",
+	job, _ := e.M.Submit(ctx, ref, cluster.JobSpec{Application: clustertest.App(t, "busy.jar", "duration=10m"), Class: "Busy",
 		Conf: map[string]string{"spark.cores.max": "1"}})
 	var busy string
 	testutil.Eventually(t, time.Minute, "driver placed", func() error {
-		st, err := e.m.Status(ctx, ref)
+		st, err := e.M.Status(ctx, ref)
 		if err != nil {
 			return err
 		}
@@ -480,19 +397,19 @@ func TestScale(t *testing.T) {
 		}
 		return errors.New("no driver yet")
 	})
-	if _, err := e.m.Remove(ctx, ref, agentapi.RemoveWorkersRequest{Nodes: []string{busy}}); err == nil || !strings.Contains(err.Error(), "runs 1 driver") {
+	if _, err := e.M.Remove(ctx, ref, agentapi.RemoveWorkersRequest{Nodes: []string{busy}}); err == nil || !strings.Contains(err.Error(), "runs 1 driver") {
 		t.Errorf("removing the driver's worker: %v", err)
 	}
-	removed, err := e.m.Remove(ctx, ref, agentapi.RemoveWorkersRequest{Count: 1})
+	removed, err := e.M.Remove(ctx, ref, agentapi.RemoveWorkersRequest{Count: 1})
 	if err != nil || len(removed) != 1 || removed[0] == busy {
 		t.Fatalf("remove: %v %v (busy %s)", removed, err, busy)
 	}
-	st, _ := e.m.Status(ctx, ref)
+	st, _ := e.M.Status(ctx, ref)
 	if st.Agent.AliveWorkers() != 2 || len(st.Nodes) != 3 {
 		t.Errorf("after remove: %d alive, nodes %+v", st.Agent.AliveWorkers(), st.Nodes)
 	}
-	e.m.Kill(ctx, ref, job.ID)
-	if _, err := e.m.Remove(ctx, ref, agentapi.RemoveWorkersRequest{Count: 2, Force: true}); err == nil || !strings.Contains(err.Error(), "below workers.min 1") {
+	e.M.Kill(ctx, ref, job.ID)
+	if _, err := e.M.Remove(ctx, ref, agentapi.RemoveWorkersRequest{Count: 2, Force: true}); err == nil || !strings.Contains(err.Error(), "below workers.min 1") {
 		t.Errorf("remove below min: %v", err)
 	}
 }
@@ -500,22 +417,22 @@ func TestScale(t *testing.T) {
 // The spark policy on a local cluster: a burst of jobs makes it grow, idleness makes it shrink
 // back to workers.min, and no job fails.
 func TestAutoscaleSparkPolicy(t *testing.T) {
-	e := newEnv(t, sparktest.Home(t, "3.5.3"))
+	e := clustertest.NewEnv(t, sparktest.Home(t, "3.5.3"))
 	ctx := context.Background()
-	c := specOf(t, `name: elastic
+	c := clustertest.Spec(t, `name: elastic
 workers: {count: 1, min: 1, max: 4, cores: 2}
 autoscale: {policy: spark, interval: 1s, keepAlive: 3s}
 spark:
   conf: {spark.dynamicAllocation.executorIdleTimeout: 2s}
 `)
 	ref := cluster.Ref{Name: "elastic"}
-	t.Cleanup(func() { e.m.Destroy(context.Background(), ref) })
-	if _, err := e.m.Create(ctx, c, cluster.CreateOptions{}); err != nil {
+	t.Cleanup(func() { e.M.Destroy(context.Background(), ref) })
+	if _, err := e.M.Create(ctx, c, cluster.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	var ids []string
 	for i := 0; i < 4; i++ {
-		j, err := e.m.Submit(ctx, ref, cluster.JobSpec{Application: writeApp(t, fmt.Sprintf("burst%d.py", i), "tasks=12 task=1s")})
+		j, err := e.M.Submit(ctx, ref, cluster.JobSpec{Application: clustertest.App(t, fmt.Sprintf("burst%d.py", i), "tasks=12 task=1s")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -523,7 +440,7 @@ spark:
 	}
 	peak := 0
 	testutil.Eventually(t, 2*time.Minute, "the burst makes the cluster grow", func() error {
-		st, err := e.m.Status(ctx, ref)
+		st, err := e.M.Status(ctx, ref)
 		if err != nil {
 			return err
 		}
@@ -534,13 +451,13 @@ spark:
 		return nil
 	})
 	for _, id := range ids {
-		j, err := e.m.Wait(ctx, ref, id, cluster.WaitOptions{})
+		j, err := e.M.Wait(ctx, ref, id, cluster.WaitOptions{})
 		if err != nil || j.State != state.JobFinished {
 			t.Fatalf("job %s: %+v %v", id, j, err)
 		}
 	}
 	testutil.Eventually(t, 2*time.Minute, "idleness makes it shrink to workers.min", func() error {
-		st, err := e.m.Status(ctx, ref)
+		st, err := e.M.Status(ctx, ref)
 		if err != nil {
 			return err
 		}
@@ -549,11 +466,11 @@ spark:
 		}
 		return nil
 	})
-	st, _ := e.m.Status(ctx, ref)
+	st, _ := e.M.Status(ctx, ref)
 	if a := st.Agent.Autoscale; a == nil || a.Policy != "spark" || a.LaunchLatency >= time.Minute {
 		t.Errorf("autoscaler status: %+v (a measured local launch takes seconds, not the 90 s default)", a)
 	}
-	evs, _ := e.m.Events(ctx, ref, 0)
+	evs, _ := e.M.Events(ctx, ref, 0)
 	var out, in bool
 	for _, ev := range evs {
 		out = out || ev.Kind == "autoscale" && strings.Contains(ev.Message, "scale out +") && strings.Contains(ev.Message, "waiting")
