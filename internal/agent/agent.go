@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sparkplane/sparkplane/internal/agent/agentapi"
+	"github.com/sparkplane/sparkplane/internal/fsutil"
 	"github.com/sparkplane/sparkplane/internal/provider"
 	"github.com/sparkplane/sparkplane/internal/spark"
 	"github.com/sparkplane/sparkplane/internal/spec"
@@ -234,11 +235,7 @@ func writeError(w http.ResponseWriter, status int, msg, hint string) {
 // writeEndpoint writes the endpoint file atomically, so a reader never sees half of it.
 func writeEndpoint(dir string, e agentapi.Endpoint) error {
 	b, _ := json.Marshal(e)
-	tmp := filepath.Join(dir, "."+agentapi.EndpointFile)
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(dir, agentapi.EndpointFile))
+	return fsutil.WriteFileAtomic(filepath.Join(dir, agentapi.EndpointFile), b, 0o644)
 }
 
 // freePort asks the kernel for a free TCP port on host.

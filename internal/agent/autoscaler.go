@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -230,9 +229,8 @@ func findWorker(ms *spark.MasterState, reg registered) *spark.WorkerInfo {
 	return nil
 }
 
-// uiOf finds the web UI of an application's driver: where sparkplane put it for its own jobs
-// (client mode on this node, cluster mode on the driver's worker), else Spark's default port
-// on this node.
+// uiOf finds the web UI of an application's driver, where driverUI says it should be or on
+// the ports Spark moves up to when that one is taken, and remembers it.
 func (a *autoscaler) uiOf(ctx context.Context, appID string, ms *spark.MasterState) string {
 	a.mu.Lock()
 	base, ok := a.ui[appID]
@@ -240,21 +238,7 @@ func (a *autoscaler) uiOf(ctx context.Context, appID string, ms *spark.MasterSta
 	if ok {
 		return base
 	}
-	host, port := a.m.cfg.Host, 4040
-	if job, uiPort, ok := a.m.jobs.byApp(appID); ok {
-		port = uiPort
-		if job.DeployMode == spark.ClusterMode {
-			for _, d := range append(slices.Clone(ms.ActiveDrivers), ms.CompletedDrivers...) {
-				if d.ID == job.DriverID {
-					for _, sw := range ms.Workers {
-						if sw.ID == d.Worker {
-							host = sw.Host
-						}
-					}
-				}
-			}
-		}
-	}
+	host, port := a.m.driverUI(appID, ms)
 	base, err := spark.FindApplication(ctx, a.client, host, port, appID)
 	if err != nil {
 		return ""
@@ -307,4 +291,11 @@ func (a *autoscaler) act(ctx context.Context, d autoscale.Decision) {
 		}
 		a.mu.Unlock()
 	})
+}
+
+// knownUI is the driver UI of an application found so far, or "".
+func (a *autoscaler) knownUI(appID string) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.ui[appID]
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -377,7 +378,15 @@ func (m *master) status(ctx context.Context) *agentapi.ClusterStatus {
 	st.Workers = m.workerStatuses(ms, m.deps.Now())
 	if ms != nil {
 		for _, a := range ms.ActiveApps {
-			st.Apps = append(st.Apps, agentapi.AppStatus{ID: a.ID, Name: a.Name, State: a.State, Cores: a.Cores, Duration: time.Duration(a.Duration) * time.Millisecond})
+			app := agentapi.AppStatus{ID: a.ID, Name: a.Name, State: a.State, Cores: a.Cores, Duration: time.Duration(a.Duration) * time.Millisecond}
+			if m.autoscaler != nil {
+				app.UI = m.autoscaler.knownUI(a.ID)
+			}
+			if _, _, ours := m.jobs.byApp(a.ID); app.UI == "" && ours {
+				host, port := m.driverUI(a.ID, ms)
+				app.UI = fmt.Sprintf("http://%s", net.JoinHostPort(host, strconv.Itoa(port)))
+			}
+			st.Apps = append(st.Apps, app)
 		}
 	}
 	st.Jobs, _ = m.store.ListJobs(ctx, m.cfg.Cluster, 20)
@@ -403,7 +412,7 @@ func (m *master) workerStatuses(ms *spark.MasterState, now time.Time) []agentapi
 			if reg == nil && sw.State != spark.WorkerAlive {
 				continue // a worker sparkplane removed, still remembered by Spark
 			}
-			ws := agentapi.WorkerStatus{SparkID: sw.ID, State: sw.State, Cores: sw.Cores, CoresUsed: sw.CoresUsed,
+			ws := agentapi.WorkerStatus{SparkID: sw.ID, SparkUI: sw.WebUIAddress, State: sw.State, Cores: sw.Cores, CoresUsed: sw.CoresUsed,
 				MemoryMiB: sw.Memory, MemoryUsed: sw.MemoryUsed, Drivers: drivers[sw.ID]}
 			if reg != nil {
 				matched[reg.NodeID] = true
@@ -450,6 +459,30 @@ func splitNum(s string) (string, int) {
 		return s, 0
 	}
 	return s[:i], n
+}
+
+// driverUI says where an application's driver serves its web UI: where sparkplane put it for its
+// own jobs (client mode on this node, cluster mode on the driver's worker), else Spark's default
+// port on this node. Spark moves up from that port when it is taken.
+func (m *master) driverUI(appID string, ms *spark.MasterState) (host string, port int) {
+	host, port = m.cfg.Host, 4040
+	job, uiPort, ok := m.jobs.byApp(appID)
+	if !ok {
+		return host, port
+	}
+	port = uiPort
+	if job.DeployMode == spark.ClusterMode {
+		for _, d := range append(slices.Clone(ms.ActiveDrivers), ms.CompletedDrivers...) {
+			if d.ID == job.DriverID {
+				for _, sw := range ms.Workers {
+					if sw.ID == d.Worker {
+						host = sw.Host
+					}
+				}
+			}
+		}
+	}
+	return host, port
 }
 
 // agentOf returns the agent URL and node id of the node that runs a Spark worker.

@@ -157,7 +157,8 @@ The spec is documented in docs/spec.md; every verb has --help.`,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
-	root.AddGroup(&cobra.Group{ID: "cluster", Title: "Clusters:"}, &cobra.Group{ID: "jobs", Title: "Jobs:"}, &cobra.Group{ID: "other", Title: "Other:"})
+	root.AddGroup(&cobra.Group{ID: "cluster", Title: "Clusters:"}, &cobra.Group{ID: "jobs", Title: "Jobs:"},
+		&cobra.Group{ID: "watch", Title: "Monitoring:"}, &cobra.Group{ID: "other", Title: "Other:"})
 	for _, c := range []*cobra.Command{
 		newCreateCmd(f), newPlanCmd(f), newListCmd(f), newStatusCmd(f), newAddCmd(f), newRemoveCmd(f), newDestroyCmd(f),
 	} {
@@ -166,6 +167,10 @@ The spec is documented in docs/spec.md; every verb has --help.`,
 	}
 	for _, c := range []*cobra.Command{newSubmitCmd(f), newJobsCmd(f), newLogsCmd(f), newKillJobCmd(f), newRunCmd(f), newEventsCmd(f)} {
 		c.GroupID = "jobs"
+		root.AddCommand(c)
+	}
+	for _, c := range []*cobra.Command{newMonitorCmd(f)} {
+		c.GroupID = "watch"
 		root.AddCommand(c)
 	}
 	for _, c := range []*cobra.Command{newSimulateCmd(f), newAgentCmd(f), newVersionCmd(f), newCompletionCmd()} {

@@ -18,7 +18,9 @@ import (
 	"github.com/sparkplane/sparkplane/internal/testutil"
 )
 
-func benchEnv(b *testing.B) *clustertest.Env { return clustertest.NewEnv(b, sparktest.Home(b, "3.5.3")) }
+func benchEnv(b *testing.B) *clustertest.Env {
+	return clustertest.NewEnv(b, sparktest.Home(b, "3.5.3"))
+}
 
 // BenchmarkCreate measures create until every worker is registered in Spark, with the stand-in;
 // destroy is not timed.

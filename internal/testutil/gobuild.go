@@ -8,10 +8,11 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sparkplane/sparkplane/internal/fsutil"
 )
 
 var (
@@ -68,15 +69,11 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() er
 	}
 }
 
-// Tail returns the last n lines of a file, for failure messages.
+// Tail returns the last n lines of a file, or why it cannot, for failure messages.
 func Tail(path string, n int) string {
-	b, err := os.ReadFile(path)
+	s, err := fsutil.Tail(path, n)
 	if err != nil {
 		return err.Error()
 	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	return s
 }

@@ -80,6 +80,7 @@ type WorkerStatus struct {
 	NodeID      string    `json:"nodeId"`
 	Agent       string    `json:"agent,omitempty"`   // the worker agent's API URL
 	SparkID     string    `json:"sparkId,omitempty"` // Spark's worker id
+	SparkUI     string    `json:"sparkUI,omitempty"` // the Spark worker's web UI
 	State       string    `json:"state"`             // Spark's worker state, or STARTING / LOST
 	Cores       int       `json:"cores"`
 	CoresUsed   int       `json:"coresUsed"`
@@ -98,6 +99,7 @@ type AppStatus struct {
 	State    string        `json:"state"`
 	Cores    int           `json:"cores"`
 	Duration time.Duration `json:"duration"`
+	UI       string        `json:"ui,omitempty"` // its driver's web UI, when the master's agent knows it
 }
 
 // Lifetime says when the cluster will remove itself.

@@ -28,6 +28,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sparkplane/sparkplane/internal/agent/agentapi"
+	"github.com/sparkplane/sparkplane/internal/fsutil"
 	"github.com/sparkplane/sparkplane/internal/provider"
 	"github.com/sparkplane/sparkplane/internal/spark"
 	"github.com/sparkplane/sparkplane/internal/spec"
@@ -123,11 +124,7 @@ func writeJSONFile(path string, v any, mode os.FileMode) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, mode); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return fsutil.WriteFileAtomic(path, b, mode)
 }
 
 // lock serialises changes to one cluster's directory across processes (the CLI and the master's
@@ -341,15 +338,11 @@ func (p *Provider) startNode(ctx context.Context, rec *record, id, masterAgent s
 }
 
 func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
+	s, err := fsutil.Tail(path, n)
 	if err != nil {
 		return "  (no log: " + err.Error() + ")"
 	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return "  " + strings.Join(lines, "\n  ")
+	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
 }
 
 func (p *Provider) Get(ctx context.Context, name string) (*provider.Cluster, error) {

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -190,9 +191,67 @@ func (d *driverProcess) serveUI(appID string) *http.Server {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(pretty([]obj{job})))
 	})
+	// PrometheusServlet on the driver: its sources are named <app id>.driver.<source>.
+	mux.HandleFunc("/metrics/prometheus", func(w http.ResponseWriter, r *http.Request) {
+		d.mu.Lock()
+		running := 0
+		if len(d.running) > 0 {
+			running = 1
+		}
+		g := map[string]int{"job_activeJobs": 1, "job_allJobs": 1, "stage_failedStages": 0, "stage_runningStages": running,
+			"stage_waitingStages": 1 - running}
+		d.mu.Unlock()
+		w.Header().Set("Content-Type", "text/plain;charset=utf-8")
+		writeGauges(w, metricKeyRe.ReplaceAllString(appID, "_")+"_driver_DAGScheduler", g)
+	})
 	srv := &http.Server{Handler: mux}
 	go srv.Serve(l)
 	return srv
+}
+
+// eventLog writes the application's event log as Spark's EventLoggingListener does, when
+// spark.eventLog.enabled: JSON lines in <spark.eventLog.dir>/<app id>.inprogress, renamed to
+// <app id> when the application ends. Only the events the history server's listing needs.
+type eventLog struct {
+	f    *os.File
+	path string
+}
+
+func (d *driverProcess) startEventLog(appID, user string, start time.Time) (*eventLog, error) {
+	if d.conf["spark.eventLog.enabled"] != "true" {
+		return nil, nil
+	}
+	dir := strings.TrimPrefix(firstNonEmpty(d.conf["spark.eventLog.dir"], "/tmp/spark-events"), "file://")
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("java.io.FileNotFoundException: File %s does not exist", dir)
+	}
+	path := filepath.Join(dir, appID)
+	f, err := os.Create(path + ".inprogress")
+	if err != nil {
+		return nil, err
+	}
+	l := &eventLog{f: f, path: path}
+	l.write(obj{{"Event", "SparkListenerLogStart"}, {"Spark Version", firstNonEmpty(d.env["STANDIN_VERSION"], "3.5.3")}})
+	l.write(obj{{"Event", "SparkListenerApplicationStart"}, {"App Name", d.name}, {"App ID", appID},
+		{"Timestamp", start.UnixMilli()}, {"User", user}})
+	return l, nil
+}
+
+func (l *eventLog) write(event obj) {
+	var b strings.Builder
+	writeCompact(&b, event)
+	b.WriteByte('\n')
+	l.f.WriteString(b.String())
+}
+
+// end writes the application's end and gives the log its final name.
+func (l *eventLog) end(at time.Time) {
+	if l == nil {
+		return
+	}
+	l.write(obj{{"Event", "SparkListenerApplicationEnd"}, {"Timestamp", at.UnixMilli()}})
+	l.f.Close()
+	os.Rename(l.path+".inprogress", l.path)
 }
 
 func (d *driverProcess) logf(format string, args ...any) {
@@ -229,6 +288,14 @@ func (d *driverProcess) run(ctx context.Context) error {
 		return err
 	}
 	d.logf("INFO StandaloneSchedulerBackend: Connected to Spark cluster with app ID %s", reg.ID)
+
+	events, err := d.startEventLog(reg.ID, username, time.Now())
+	if err != nil {
+		d.logf("ERROR SparkContext: Error initializing SparkContext.\n%v", err)
+		d.unregister(reg.ID, "FAILED")
+		return err
+	}
+	defer func() { events.end(time.Now()) }()
 
 	// The driver's web UI, with the monitoring REST API the autoscaler reads.
 	ui := d.serveUI(reg.ID)

@@ -71,3 +71,32 @@ func write(b *strings.Builder, v any, indent int) {
 		b.Write(j)
 	}
 }
+
+// writeCompact renders v as json4s' compact(render(...)) does, as in event logs: no spaces.
+func writeCompact(b *strings.Builder, v any) {
+	switch x := v.(type) {
+	case obj:
+		b.WriteByte('{')
+		for i, f := range x {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(strconv.Quote(f.k))
+			b.WriteByte(':')
+			writeCompact(b, f.v)
+		}
+		b.WriteByte('}')
+	case []obj:
+		b.WriteByte('[')
+		for i, o := range x {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			writeCompact(b, o)
+		}
+		b.WriteByte(']')
+	default:
+		j, _ := json.Marshal(x)
+		b.Write(j)
+	}
+}

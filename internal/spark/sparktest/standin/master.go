@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -666,11 +667,36 @@ func (m *Master) uiHandler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain;charset=utf-8")
 		writeGauges(w, "master", gauges)
 	})
+	// ApplicationSource: one source per registered application, named
+	// application.<name>.<start millis>; its String gauge "status" is skipped by the servlet.
+	mux.HandleFunc("/metrics/applications/prometheus", func(w http.ResponseWriter, r *http.Request) {
+		now := time.Now()
+		m.mu.Lock()
+		var sources []string
+		gauges := map[string]map[string]int{}
+		for _, a := range m.apps {
+			if terminal(a.state) {
+				continue
+			}
+			key := fmt.Sprintf("%s_%d", metricKeyRe.ReplaceAllString(a.name, "_"), a.start.UnixMilli())
+			sources = append(sources, key)
+			gauges[key] = map[string]int{"cores": a.coresGranted(), "runtime_ms": int(now.Sub(a.start).Milliseconds())}
+		}
+		m.mu.Unlock()
+		sort.Strings(sources)
+		w.Header().Set("Content-Type", "text/plain;charset=utf-8")
+		for _, src := range sources {
+			writeGauges(w, "application_"+src, gauges[src])
+		}
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "<html><title>Spark Master at %s</title></html>", m.url())
 	})
 	return mux
 }
+
+// metricKeyRe is what PrometheusServlet.normalizeKey replaces with '_'.
+var metricKeyRe = regexp.MustCompile(`[^a-zA-Z0-9]`)
 
 // writeGauges writes gauges in PrometheusServlet's format, sorted as Dropwizard sorts them.
 func writeGauges(w http.ResponseWriter, prefix string, gauges map[string]int) {

@@ -3,7 +3,9 @@ package standin
 import (
 	"bytes"
 	"encoding/json"
+	"net/http/httptest"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -108,5 +110,25 @@ func TestProgramDirectives(t *testing.T) {
 	}
 	if d := loadProgram("", []string{"standin:tasks=40", "standin:task=2s"}); d.tasks != 40 || d.taskTime != 2*time.Second {
 		t.Errorf("tasks: %+v", d)
+	}
+}
+
+func TestApplicationMetricsMatchTheServlet(t *testing.T) {
+	m := &Master{host: "10.0.0.10", port: 7077, uiPort: 8080}
+	m.workers = []*worker{{id: "worker-1", host: "10.0.0.11", cores: 8, memory: 15360, state: "ALIVE", lastHeartbeat: time.Now()}}
+	start := time.UnixMilli(1705314930125)
+	m.apps = []*app{{id: "app-1", name: "Spark Pi", start: start, state: "RUNNING",
+		executors: map[string]*executor{"worker-1": {worker: "worker-1", cores: 8, mem: 1024}}}}
+	rec := httptest.NewRecorder()
+	m.uiHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics/applications/prometheus", nil))
+	want, err := os.ReadFile("testdata/prometheus-servlet-applications.txt") // the shared fixture
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fixture's runtime is that of a moment past; everything else must be the same.
+	runtime := regexp.MustCompile(`(runtime_ms_(Number|Value)\{type="gauges"\}) \d+`)
+	got := runtime.ReplaceAllString(rec.Body.String(), "$1 N")
+	if w := runtime.ReplaceAllString(string(want), "$1 N"); strings.TrimSpace(got) != strings.TrimSpace(w) {
+		t.Errorf("got\n%s\nwant\n%s", got, w)
 	}
 }

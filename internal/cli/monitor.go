@@ -1,0 +1,86 @@
+package cli
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sparkplane/sparkplane/internal/cluster"
+)
+
+func newMonitorCmd(f *Factory) *cobra.Command {
+	var rf refFlags
+	var dir, prom, output string
+	var port int
+	var configOnly bool
+	var interval time.Duration
+	cmd := &cobra.Command{
+		Use:   "monitor NAME",
+		Short: "Watch a cluster with Prometheus, with Grafana dashboards ready to load",
+		Long: `Write a Prometheus configuration for a cluster and run Prometheus on it, on this machine,
+until Ctrl-C. Prometheus scrapes every agent's /metrics (with the cluster token) and Spark's own
+metrics on the master, the workers and running drivers; its targets follow the cluster as
+workers come and go. Its data stays in the monitoring directory for the next run.
+
+The directory also holds Grafana dashboards (cluster, jobs, autoscaler) and the files that
+provision them and the Prometheus datasource: start Grafana with
+  cfg:default.paths.provisioning=DIR/grafana/provisioning
+With --config-only, nothing runs: point a Prometheus of your own at DIR/prometheus.yml.
+
+The metrics are listed in docs/monitoring.md.`,
+		Example: `  sparkplane monitor spark
+  sparkplane monitor spark --port 9091
+  sparkplane monitor spark --config-only -o json`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, ref, _, err := f.forCluster(&rf, args)
+			if err != nil {
+				return err
+			}
+			if port < 1 || port > 65535 {
+				return usagef("--port %d is not a TCP port", port)
+			}
+			if dir == "" {
+				home, err := f.Home()
+				if err != nil {
+					return err
+				}
+				dir = filepath.Join(home, "monitoring", ref.Name)
+			}
+			o := cluster.MonitorOptions{Dir: dir, Prometheus: prom, Listen: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+				ConfigOnly: configOnly, ScrapeInterval: interval}
+			o.Ready = func(info cluster.MonitorInfo) {
+				if output != FormatTable {
+					f.IO.Print(output, info)
+					return
+				}
+				out := f.IO.Out
+				if configOnly {
+					fmt.Fprintf(out, "Prometheus configuration: %s\n", info.Config)
+				} else {
+					fmt.Fprintf(out, "Prometheus:  %s\n", info.URL)
+					fmt.Fprintf(out, "Config:      %s\n", info.Config)
+				}
+				fmt.Fprintf(out, "Targets:     %d agent(s), %d Spark endpoint(s), refreshed as the cluster changes\n", info.Agents, info.Spark)
+				fmt.Fprintf(out, "Grafana:     grafana server cfg:default.paths.provisioning=%s\n", info.Grafana)
+				if !configOnly {
+					f.IO.Info("Ctrl-C stops Prometheus; its data stays in %s", dir)
+				}
+			}
+			return m.Monitor(cmd.Context(), ref, o)
+		},
+	}
+	rf.add(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&dir, "dir", "", "monitoring directory (default: $SPARKPLANE_HOME/monitoring/NAME)")
+	fl.StringVar(&prom, "prometheus", "", "the Prometheus binary (default: prometheus on PATH)")
+	fl.IntVar(&port, "port", 9090, "port for Prometheus on 127.0.0.1")
+	fl.BoolVar(&configOnly, "config-only", false, "write the configuration and dashboards, run nothing")
+	fl.DurationVar(&interval, "scrape-interval", 10*time.Second, "how often Prometheus scrapes")
+	addOutputFlag(cmd, &output)
+	return cmd
+}

@@ -1,0 +1,223 @@
+// Package monitoring watches a cluster with Prometheus: it derives the scrape targets of a
+// cluster (every agent's /metrics, and Spark's own PrometheusServlet on the master, the workers
+// and the drivers), writes a Prometheus configuration that finds them through file-based service
+// discovery, runs Prometheus, and ships Grafana dashboards with the files that provision them.
+//
+// A monitoring directory holds everything, with paths relative to it, so that it can be copied
+// to another machine as it is:
+//
+//	prometheus.yml          the configuration
+//	token                   the cluster token, for the agents' /metrics (mode 0600)
+//	targets/agents.json     sparkplane agents, rewritten as workers come and go
+//	targets/spark.json      Spark's daemons and drivers
+//	data/                   Prometheus' storage
+//	prometheus.log          its log, when sparkplane runs it
+//	grafana/provisioning/   datasource and dashboard provisioning for Grafana
+//	grafana/dashboards/     the dashboards
+package monitoring
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/sparkplane/sparkplane/internal/agent/agentapi"
+	"github.com/sparkplane/sparkplane/internal/fsutil"
+)
+
+// Files of a monitoring directory.
+const (
+	ConfigFile  = "prometheus.yml"
+	TokenFile   = "token"
+	AgentsFile  = "targets/agents.json"
+	SparkFile   = "targets/spark.json"
+	DataDir     = "data"
+	LogFile     = "prometheus.log"
+	GrafanaDir  = "grafana"
+	AgentsJob   = "sparkplane"
+	SparkJob    = "spark"
+	MetricsPath = "/metrics"
+)
+
+// Spark's PrometheusServlet paths, as spark.MetricsProperties configures them.
+const (
+	sparkMasterPath = "/metrics/master/prometheus"
+	sparkAppsPath   = "/metrics/applications/prometheus"
+	sparkPath       = "/metrics/prometheus"
+)
+
+// TargetGroup is one entry of a file_sd file: targets that share labels.
+type TargetGroup struct {
+	Targets []string          `json:"targets"`
+	Labels  map[string]string `json:"labels"`
+}
+
+// Targets are what Prometheus scrapes of one cluster.
+type Targets struct {
+	Agents []TargetGroup `json:"agents"` // sparkplane agents: /metrics, with the cluster token
+	Spark  []TargetGroup `json:"spark"`  // Spark's PrometheusServlet on the master, workers and drivers
+}
+
+// TargetsOf derives a cluster's targets from its master agent's URL and status. Every series
+// gets the labels cluster and node; Spark's also get component (master, applications, worker,
+// driver), and a driver's its application id.
+func TargetsOf(cluster, masterAgent string, st *agentapi.ClusterStatus) (Targets, error) {
+	var t Targets
+	add := func(list *[]TargetGroup, rawURL string, labels map[string]string) error {
+		if rawURL == "" {
+			return nil
+		}
+		u, err := url.Parse(rawURL)
+		if err != nil || u.Host == "" {
+			return fmt.Errorf("cluster %s: %q is not a URL of a host and port", cluster, rawURL)
+		}
+		labels["cluster"] = cluster
+		*list = append(*list, TargetGroup{Targets: []string{u.Host}, Labels: labels})
+		return nil
+	}
+	if err := add(&t.Agents, masterAgent, map[string]string{"node": agentapi.RoleMaster}); err != nil {
+		return t, err
+	}
+	if st == nil {
+		return t, nil
+	}
+	ui := st.Master.UI
+	for _, err := range []error{
+		add(&t.Spark, ui, map[string]string{"node": agentapi.RoleMaster, "component": "master", "__metrics_path__": sparkMasterPath}),
+		add(&t.Spark, ui, map[string]string{"node": agentapi.RoleMaster, "component": "applications", "__metrics_path__": sparkAppsPath}),
+	} {
+		if err != nil {
+			return t, err
+		}
+	}
+	for _, w := range st.Workers {
+		if w.NodeID == "" || w.State == "LOST" {
+			continue
+		}
+		if err := add(&t.Agents, w.Agent, map[string]string{"node": w.NodeID}); err != nil {
+			return t, err
+		}
+		if err := add(&t.Spark, w.SparkUI, map[string]string{"node": w.NodeID, "component": "worker", "__metrics_path__": sparkPath}); err != nil {
+			return t, err
+		}
+	}
+	for _, a := range st.Apps {
+		if err := add(&t.Spark, a.UI, map[string]string{"component": "driver", "app": a.ID, "__metrics_path__": sparkPath}); err != nil {
+			return t, err
+		}
+	}
+	return t, nil
+}
+
+// Options shape the Prometheus configuration.
+type Options struct {
+	// ScrapeInterval is how often every target is scraped (default 10s).
+	ScrapeInterval time.Duration
+}
+
+// config is the part of Prometheus' configuration file that sparkplane writes.
+type config struct {
+	Global struct {
+		ScrapeInterval     string `yaml:"scrape_interval"`
+		EvaluationInterval string `yaml:"evaluation_interval"`
+	} `yaml:"global"`
+	ScrapeConfigs []scrapeConfig `yaml:"scrape_configs"`
+}
+
+type scrapeConfig struct {
+	JobName       string         `yaml:"job_name"`
+	MetricsPath   string         `yaml:"metrics_path,omitempty"`
+	HonorLabels   bool           `yaml:"honor_labels,omitempty"`
+	Authorization *authorization `yaml:"authorization,omitempty"`
+	FileSD        []fileSD       `yaml:"file_sd_configs"`
+}
+
+type authorization struct {
+	Type            string `yaml:"type"`
+	CredentialsFile string `yaml:"credentials_file"`
+}
+
+type fileSD struct {
+	Files           []string `yaml:"files"`
+	RefreshInterval string   `yaml:"refresh_interval"`
+}
+
+// WriteConfig writes the Prometheus configuration, the token and (when they do not exist yet)
+// empty target files into dir.
+func WriteConfig(dir, token string, o Options) error {
+	if o.ScrapeInterval <= 0 {
+		o.ScrapeInterval = 10 * time.Second
+	}
+	var c config
+	c.Global.ScrapeInterval = o.ScrapeInterval.String()
+	c.Global.EvaluationInterval = o.ScrapeInterval.String()
+	refresh := o.ScrapeInterval.String()
+	c.ScrapeConfigs = []scrapeConfig{
+		{
+			// The agents label their own series where it matters (the master's per-worker
+			// series carry the worker's node), so their labels win over the target's.
+			JobName: AgentsJob, MetricsPath: MetricsPath, HonorLabels: true,
+			Authorization: &authorization{Type: "Bearer", CredentialsFile: TokenFile},
+			FileSD:        []fileSD{{Files: []string{AgentsFile}, RefreshInterval: refresh}},
+		},
+		{
+			// Spark's servlet paths differ by daemon; each target carries its own.
+			JobName: SparkJob,
+			FileSD:  []fileSD{{Files: []string{SparkFile}, RefreshInterval: refresh}},
+		},
+	}
+	var buf bytes.Buffer
+	buf.WriteString("# Written by sparkplane monitor; paths are relative to this file's directory.\n")
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(c); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "targets"), 0o755); err != nil {
+		return err
+	}
+	if err := fsutil.WriteFileAtomic(filepath.Join(dir, TokenFile), []byte(token+"\n"), 0o600); err != nil {
+		return err
+	}
+	for _, f := range []string{AgentsFile, SparkFile} {
+		if _, err := os.Stat(filepath.Join(dir, f)); os.IsNotExist(err) {
+			if err := fsutil.WriteFileAtomic(filepath.Join(dir, f), []byte("[]\n"), 0o644); err != nil {
+				return err
+			}
+		}
+	}
+	return fsutil.WriteFileAtomic(filepath.Join(dir, ConfigFile), buf.Bytes(), 0o644)
+}
+
+// WriteTargets replaces the target files, atomically: Prometheus never reads half of one.
+// It reports whether anything changed.
+func WriteTargets(dir string, t Targets) (bool, error) {
+	changed := false
+	for f, groups := range map[string][]TargetGroup{AgentsFile: t.Agents, SparkFile: t.Spark} {
+		sort.SliceStable(groups, func(i, j int) bool { return groups[i].Targets[0] < groups[j].Targets[0] })
+		if groups == nil {
+			groups = []TargetGroup{}
+		}
+		b, err := json.MarshalIndent(groups, "", "  ")
+		if err != nil {
+			return false, err
+		}
+		b = append(b, '\n')
+		path := filepath.Join(dir, f)
+		if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, b) {
+			continue
+		}
+		if err := fsutil.WriteFileAtomic(path, b, 0o644); err != nil {
+			return false, err
+		}
+		changed = true
+	}
+	return changed, nil
+}
