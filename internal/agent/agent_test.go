@@ -191,6 +191,7 @@ func (p *inproc) Create(context.Context, *spec.Cluster, provider.CreateOptions) 
 }
 func (p *inproc) List(context.Context) ([]provider.Cluster, error) { return nil, nil }
 func (p *inproc) Secret(context.Context, string) (string, error)   { return "", nil }
+func (p *inproc) EventLogDir(string, *spec.Cluster) string         { return "" }
 
 func (p *inproc) Get(_ context.Context, name string) (*provider.Cluster, error) {
 	p.mu.Lock()

@@ -568,6 +568,14 @@ func (j *jobs) runClient(id string, sub spark.Submission) {
 
 	err = cmd.Wait()
 	code := cmd.ProcessState.ExitCode()
+	// A short application can start and end between two reads of the master's state; read it
+	// once more while the job is live, so that its application is found among the completed.
+	j.mu.Lock()
+	found := lj.job.AppID != ""
+	j.mu.Unlock()
+	if !found {
+		j.m.poll(context.Background())
+	}
 	j.mu.Lock()
 	killed, killMsg := lj.killed, lj.killMsg
 	j.mu.Unlock()

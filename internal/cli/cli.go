@@ -169,7 +169,7 @@ The spec is documented in docs/spec.md; every verb has --help.`,
 		c.GroupID = "jobs"
 		root.AddCommand(c)
 	}
-	for _, c := range []*cobra.Command{newMonitorCmd(f)} {
+	for _, c := range []*cobra.Command{newMonitorCmd(f), newHistoryCmd(f)} {
 		c.GroupID = "watch"
 		root.AddCommand(c)
 	}

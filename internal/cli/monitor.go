@@ -84,3 +84,50 @@ The metrics are listed in docs/monitoring.md.`,
 	addOutputFlag(cmd, &output)
 	return cmd
 }
+
+func newHistoryCmd(f *Factory) *cobra.Command {
+	var rf refFlags
+	var port int
+	var output string
+	cmd := &cobra.Command{
+		Use:   "history NAME",
+		Short: "Browse a cluster's finished applications in Spark's history server",
+		Long: `Run Spark's history server on this machine, on the cluster's Spark event logs, until Ctrl-C.
+Every application writes its event log as it runs (spark.eventLog.enabled is on in every
+cluster), to the cluster's storage: storage.path for a local cluster, by default
+$SPARKPLANE_HOME/event-logs/NAME. The logs outlive the cluster, so history works after
+destroy, and after run.
+
+The history server listens on 127.0.0.1 only: it has no authentication.`,
+		Example: `  sparkplane history spark
+  sparkplane history nightly --port 18081`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, ref, _, err := f.forCluster(&rf, args)
+			if err != nil {
+				return err
+			}
+			if port < 1 || port > 65535 {
+				return usagef("--port %d is not a TCP port", port)
+			}
+			home, err := f.Home()
+			if err != nil {
+				return err
+			}
+			return m.History(cmd.Context(), ref, cluster.HistoryOptions{Dir: filepath.Join(home, "history-server", ref.Name), Port: port,
+				Ready: func(info cluster.HistoryInfo) {
+					if output != FormatTable {
+						f.IO.Print(output, info)
+						return
+					}
+					fmt.Fprintf(f.IO.Out, "History server: %s\n", info.URL)
+					fmt.Fprintf(f.IO.Out, "Event logs:     %s (%d application(s))\n", info.EventLogs, info.Applications)
+					f.IO.Info("Ctrl-C stops it; its log is %s", info.Log)
+				}})
+		},
+	}
+	rf.add(cmd)
+	cmd.Flags().IntVar(&port, "port", 18080, "port for the history server's web UI on 127.0.0.1")
+	addOutputFlag(cmd, &output)
+	return cmd
+}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/sparkplane/sparkplane/internal/agent/agentapi"
@@ -227,7 +229,8 @@ func (m *Manager) Destroy(ctx context.Context, ref Ref) error {
 		return err
 	}
 	defer unlock()
-	if _, err := p.Get(ctx, ref.Name); errors.Is(err, provider.ErrNotFound) {
+	pc, err := p.Get(ctx, ref.Name)
+	if errors.Is(err, provider.ErrNotFound) {
 		m.notFound(ctx, ref.Name, p.Name())
 		pr.Info(fmt.Sprintf("no cluster %s on %s: nothing to destroy", ref.Name, p.Name()))
 		// Leftovers of a crashed create are still cleaned.
@@ -253,6 +256,13 @@ func (m *Manager) Destroy(ctx context.Context, ref Ref) error {
 	m.Store.SetClusterStatus(ctx, ref.Name, state.ClusterDestroyed)
 	m.Store.AddEvent(ctx, state.Event{Cluster: ref.Name, Kind: "destroy", Message: "destroyed"})
 	pr.Done(fmt.Sprintf("destroyed %s: nothing of it remains on %s", ref.Name, p.Name()))
+	if pc != nil && pc.Spec != nil {
+		if dir, ok := strings.CutPrefix(p.EventLogDir(ref.Name, pc.Spec), "file://"); ok {
+			if es, _ := os.ReadDir(dir); len(es) > 0 {
+				pr.Info(fmt.Sprintf("its Spark event logs stay in %s for sparkplane history %s; delete them when you no longer need them", dir, ref.Name))
+			}
+		}
+	}
 	return nil
 }
 

@@ -5,14 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"time"
 
-	"github.com/sparkplane/sparkplane/internal/fsutil"
+	"github.com/sparkplane/sparkplane/internal/daemon"
 )
 
 // ErrNoPrometheus means Prometheus is not installed.
@@ -32,10 +29,8 @@ func FindPrometheus(bin string) (string, error) {
 
 // Server is a Prometheus that sparkplane runs.
 type Server struct {
-	URL  string
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
+	URL string
+	*daemon.Process
 }
 
 // ServerOptions say how to run Prometheus.
@@ -63,12 +58,6 @@ func StartPrometheus(ctx context.Context, o ServerOptions) (*Server, error) {
 		return nil, fmt.Errorf("cannot listen on %s for Prometheus (%v); choose another port with --port", o.Listen, err)
 	}
 	l.Close()
-	logPath := filepath.Join(o.Dir, LogFile)
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	defer logf.Close()
 	cmd := exec.Command(o.Bin,
 		"--config.file="+filepath.Join(o.Dir, ConfigFile),
 		"--storage.tsdb.path="+filepath.Join(o.Dir, DataDir),
@@ -76,53 +65,19 @@ func StartPrometheus(ctx context.Context, o ServerOptions) (*Server, error) {
 		"--web.listen-address="+o.Listen,
 	)
 	cmd.Dir = o.Dir
-	cmd.Stdout, cmd.Stderr = logf, logf
-	// Its own process group: a Ctrl-C reaches sparkplane, which stops Prometheus in order.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start Prometheus: %w", err)
+	proc, err := daemon.Start("Prometheus", cmd, filepath.Join(o.Dir, LogFile))
+	if err != nil {
+		return nil, err
 	}
-	s := &Server{URL: "http://" + o.Listen, cmd: cmd, done: make(chan struct{})}
-	go func() { s.err = cmd.Wait(); close(s.done) }()
-
-	ctx, cancel := context.WithTimeout(ctx, o.ReadyTimeout)
-	defer cancel()
-	client := &http.Client{Timeout: 2 * time.Second}
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/-/ready", nil)
-		if resp, err := client.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s, nil
-			}
-		}
-		select {
-		case <-s.done:
-			return nil, fmt.Errorf("prometheus exited at start (%v); its log %s ends:\n%s", s.err, logPath, logTail(logPath))
-		case <-ctx.Done():
-			s.Stop()
-			return nil, fmt.Errorf("prometheus was not ready after %s; its log %s ends:\n%s", o.ReadyTimeout, logPath, logTail(logPath))
-		case <-time.After(100 * time.Millisecond):
-		}
+	s := &Server{URL: "http://" + o.Listen, Process: proc}
+	if err := proc.WaitHTTP(ctx, s.URL+"/-/ready", o.ReadyTimeout); err != nil {
+		return nil, err
 	}
+	return s, nil
 }
 
-// Done is closed when Prometheus exits.
-func (s *Server) Done() <-chan struct{} { return s.done }
-
-// Err is why Prometheus exited, once Done is closed.
-func (s *Server) Err() error { return s.err }
-
-// Stop stops Prometheus: SIGTERM, so that it closes its storage cleanly, then SIGKILL after 30s.
-func (s *Server) Stop() {
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(30 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.done
-	}
-}
+// Stop stops Prometheus, giving it 30s to close its storage cleanly.
+func (s *Server) Stop() { s.Process.Stop(30 * time.Second) }
 
 // promDuration writes a duration the way Prometheus' flags read it (no "h0m0s").
 func promDuration(d time.Duration) string {
@@ -135,12 +90,4 @@ func promDuration(d time.Duration) string {
 		return fmt.Sprintf("%dm", d/time.Minute)
 	}
 	return fmt.Sprintf("%ds", max(1, d/time.Second))
-}
-
-func logTail(path string) string {
-	s, err := fsutil.Tail(path, 10)
-	if err != nil {
-		return err.Error()
-	}
-	return s
 }

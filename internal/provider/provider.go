@@ -35,6 +35,10 @@ type Provider interface {
 	List(ctx context.Context) ([]Cluster, error)
 	// Secret returns the cluster's secret (the agent API token and Spark's shared secret).
 	Secret(ctx context.Context, name string) (string, error)
+	// EventLogDir is where the cluster's Spark applications write their event logs, as a URL
+	// Spark reads (file:///…, s3a://…). It depends only on the name and the spec, and it
+	// outlives the cluster, so that a history server can read the logs after Destroy.
+	EventLogDir(name string, c *spec.Cluster) string
 	// AddWorkers makes n more workers and returns their node ids.
 	AddWorkers(ctx context.Context, name string, n int) ([]string, error)
 	// RemoveWorkers stops and removes exactly the given workers. Draining their Spark work first

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 
@@ -106,7 +107,25 @@ func Parse(file string, data []byte, opts Options) (*Cluster, error) {
 	if errs := Validate(c); errs != nil {
 		return nil, errs
 	}
+	c.Storage.Path = resolvePath(file, c.Storage.Path)
 	return c, nil
+}
+
+// resolvePath makes a relative path of a spec absolute: relative to the spec file's directory,
+// or to the working directory for a spec from standard input or flags alone. The spec is then
+// read the same way from anywhere, by the history server as by the cluster.
+func resolvePath(file, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	base := "."
+	if file != "" && file != "<stdin>" {
+		base = filepath.Dir(file)
+	}
+	if abs, err := filepath.Abs(filepath.Join(base, p)); err == nil {
+		return abs
+	}
+	return p
 }
 
 // parseYAML returns the document's root mapping node, making an empty one for empty input.

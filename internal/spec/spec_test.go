@@ -240,3 +240,20 @@ func TestReferenceDoc(t *testing.T) {
 		t.Fatalf("the example in docs/spec.md does not load: %v", err)
 	}
 }
+
+func TestStoragePathIsResolvedAgainstTheSpec(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "c.yaml")
+	os.WriteFile(file, []byte("apiVersion: sparkplane.dev/v1alpha1\nkind: Cluster\nname: c\nstorage: {path: logs/events}\n"), 0o644)
+	c, err := LoadFile(file, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "logs", "events"); c.Storage.Path != want {
+		t.Errorf("storage.path = %q, want %q", c.Storage.Path, want)
+	}
+	c, err = Default(Options{DefaultName: "d", Overrides: []Override{{Path: []string{"storage", "path"}, Value: "/abs/events"}}})
+	if err != nil || c == nil || c.Storage.Path != "/abs/events" {
+		t.Errorf("absolute path: %q %v", c.Storage.Path, err)
+	}
+}

@@ -73,7 +73,7 @@ type lifetimeV1 struct {
 type storageV1 struct {
 	Bucket string `yaml:"bucket" doc:"S3 bucket for artifacts and event logs (cloud providers)"`
 	Prefix string `yaml:"prefix" doc:"key prefix inside the bucket (default clusters/<name>/)"`
-	Path   string `yaml:"path" doc:"directory for event logs (local provider; default under the cluster's state directory)"`
+	Path   string `yaml:"path" doc:"directory for Spark event logs (local provider; relative to the spec file; default $SPARKPLANE_HOME/event-logs/<name>, kept after destroy)"`
 }
 
 type monitoringV1 struct {

@@ -278,11 +278,7 @@ func (p *Provider) startNode(ctx context.Context, rec *record, id, masterAgent s
 	}
 	if role == agentapi.RoleMaster {
 		cfg.StateDB = p.opts.StateDB
-		events := rec.Spec.Storage.Path
-		if events == "" {
-			events = filepath.Join(p.clusterDir(rec.Name), "events")
-		}
-		cfg.EventLogDir = "file://" + events
+		cfg.EventLogDir = p.EventLogDir(rec.Name, &rec.Spec)
 	}
 	cfgPath := filepath.Join(dir, "agent.json")
 	if err := writeJSONFile(cfgPath, cfg, 0o600); err != nil {
@@ -343,6 +339,19 @@ func tail(path string, n int) string {
 		return "  (no log: " + err.Error() + ")"
 	}
 	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
+}
+
+// EventLogDir is storage.path, else a directory of the cluster's name under the root's
+// event-logs: outside the cluster's own directory, so that Destroy leaves it.
+func (p *Provider) EventLogDir(name string, c *spec.Cluster) string {
+	dir := c.Storage.Path
+	if dir == "" {
+		dir = filepath.Join(p.opts.Root, "event-logs", name)
+	}
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	return "file://" + dir
 }
 
 func (p *Provider) Get(ctx context.Context, name string) (*provider.Cluster, error) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,6 +129,9 @@ func testLifecycle(t *testing.T, h Harness) {
 		t.Fatalf("Create returned %+v", got)
 	}
 
+	if dir := h.Provider.EventLogDir(c.Name, c); !strings.Contains(dir, "://") || dir != h.Provider.EventLogDir(c.Name, c) {
+		t.Errorf("EventLogDir = %q; want the same URL every time", dir)
+	}
 	if s, err := h.Provider.Secret(ctx, c.Name); err != nil || s != secret {
 		t.Errorf("Secret = %q, %v; want the secret given to Create", s, err)
 	}

@@ -112,6 +112,11 @@ func Main(args []string) int {
 				}
 			}
 		}
+	case "org.apache.spark.deploy.history.HistoryServer":
+		var h *HistoryServer
+		if h, err = newHistoryServer(rest, envFunc(env)); err == nil {
+			err = h.run(ctx)
+		}
 	default:
 		err = fmt.Errorf("Error: Could not find or load main class %s", class)
 	}

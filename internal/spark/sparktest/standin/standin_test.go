@@ -132,3 +132,41 @@ func TestApplicationMetricsMatchTheServlet(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", got, w)
 	}
 }
+
+func TestHistoryListingMatchesSpark(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(dir+"/app-20261121101500-0000", []byte(`{"Event":"SparkListenerLogStart","Spark Version":"3.5.3"}
+{"Event":"SparkListenerApplicationStart","App Name":"etl","App ID":"app-20261121101500-0000","Timestamp":1763720100000,"User":"ana"}
+{"Event":"SparkListenerApplicationEnd","Timestamp":1763720160000}
+`), 0o644)
+	os.WriteFile(dir+"/app-20261121102000-0001.inprogress", []byte(`{"Event":"SparkListenerLogStart","Spark Version":"3.5.3"}
+{"Event":"SparkListenerApplicationStart","App Name":"stream","App ID":"app-20261121102000-0001","Timestamp":1763720400000,"User":"ana"}
+`), 0o644)
+	h, err := newHistoryServer(nil, envFunc(map[string]string{"JDK_JAVA_OPTIONS": "-Dspark.history.fs.logDirectory=file://" + dir}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := pretty(h.applications())
+	want, err := os.ReadFile("testdata/history-application-list.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gk, wk := objectKeys(t, []byte(got)), objectKeys(t, want)
+	for _, name := range []string{"$[]", "$[].attempts[]"} {
+		if strings.Join(gk[name], ",") != strings.Join(wk[name], ",") {
+			t.Errorf("%s keys:\n got %v\nwant %v", name, gk[name], wk[name])
+		}
+	}
+	for _, frag := range []string{`"id" : "app-20261121102000-0001"`, `"startTime" : "2025-11-21T10:15:00.000GMT"`, `"duration" : 60000`,
+		`"completed" : false`, `"endTimeEpoch" : -1`} {
+		if !strings.Contains(got, frag) {
+			t.Errorf("listing lacks %s:\n%s", frag, got)
+		}
+	}
+	if strings.Index(got, "app-20261121102000-0001") > strings.Index(got, "app-20261121101500-0000") {
+		t.Errorf("latest application not first:\n%s", got)
+	}
+	if _, err := newHistoryServer(nil, envFunc(map[string]string{"JDK_JAVA_OPTIONS": "-Dspark.history.fs.logDirectory=/nonexistent"})); err == nil {
+		t.Error("a missing log directory was accepted")
+	}
+}

@@ -1,0 +1,109 @@
+package cluster_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sparkplane/sparkplane/internal/cluster"
+	"github.com/sparkplane/sparkplane/internal/cluster/clustertest"
+	"github.com/sparkplane/sparkplane/internal/provider"
+	"github.com/sparkplane/sparkplane/internal/spark/sparktest"
+	"github.com/sparkplane/sparkplane/internal/state"
+)
+
+// TestHistoryAfterDestroy: applications of both deploy modes write event logs to the cluster's
+// storage; they outlive the cluster, and the history server started by History lists them.
+func TestHistoryAfterDestroy(t *testing.T) {
+	e := clustertest.NewEnv(t, sparktest.Home(t, "3.5.3"))
+	ctx := context.Background()
+	ref := cluster.Ref{Name: "hist"}
+	if err := e.M.History(ctx, ref, cluster.HistoryOptions{Dir: t.TempDir()}); !errors.Is(err, provider.ErrNotFound) {
+		t.Errorf("history of a cluster never made: %v", err)
+	}
+	t.Cleanup(func() { e.M.Destroy(context.Background(), ref) })
+	if _, err := e.M.Create(ctx, clustertest.Spec(t, "name: hist\nworkers: {count: 1}\n"), cluster.CreateOptions{}); err != nil {
+		t.Fatalf("%v\n%s", err, e.Rec)
+	}
+	var apps []string
+	for _, js := range []cluster.JobSpec{
+		{Application: clustertest.App(t, "etl.jar", "work=0.2"), Class: "com.example.Etl"}, // cluster mode
+		{Application: clustertest.App(t, "report.py", "work=0.2")},                         // client mode
+	} {
+		job, err := e.M.Submit(ctx, ref, js)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j, err := e.M.Wait(ctx, ref, job.ID, cluster.WaitOptions{})
+		if err != nil || j.State != state.JobFinished || j.AppID == "" {
+			t.Fatalf("job: %+v %v", j, err)
+		}
+		apps = append(apps, j.AppID)
+	}
+	if err := e.M.Destroy(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	logs := filepath.Join(e.Root, "event-logs", "hist")
+	for _, app := range apps {
+		if _, err := os.Stat(filepath.Join(logs, app)); err != nil {
+			t.Errorf("event log of %s: %v", app, err)
+		}
+	}
+	if !strings.Contains(e.Rec.String(), "event logs stay in "+logs) {
+		t.Errorf("destroy did not say where the event logs stay:\n%s", e.Rec)
+	}
+
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	hctx, stop := context.WithCancel(ctx)
+	ready := make(chan cluster.HistoryInfo, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- e.M.History(hctx, ref, cluster.HistoryOptions{Dir: t.TempDir(), Port: port, ReadyTimeout: time.Minute,
+			Ready: func(i cluster.HistoryInfo) { ready <- i }})
+	}()
+	var info cluster.HistoryInfo
+	select {
+	case info = <-ready:
+	case err := <-done:
+		t.Fatalf("history: %v", err)
+	}
+	if info.Applications != 2 || info.EventLogs != "file://"+logs || info.URL != "http://127.0.0.1:"+strconv.Itoa(port) {
+		t.Errorf("history: %+v", info)
+	}
+	resp, err := http.Get(info.URL + "/api/v1/applications")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed []struct {
+		ID       string
+		Attempts []struct{ Completed bool }
+	}
+	json.NewDecoder(resp.Body).Decode(&listed)
+	resp.Body.Close()
+	for _, app := range apps {
+		found := false
+		for _, a := range listed {
+			found = found || (a.ID == app && len(a.Attempts) == 1 && a.Attempts[0].Completed)
+		}
+		if !found {
+			t.Errorf("the history server does not list %s as completed: %+v", app, listed)
+		}
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Errorf("history: %v", err)
+	}
+	if _, err := http.Get(info.URL); err == nil {
+		t.Error("the history server still answers after History returned")
+	}
+}
