@@ -110,10 +110,16 @@ func decideSpark(c Config, in Input) Decision {
 		// its last task, and the keep-alive. The work left when it arrives (after one launch
 		// latency on the capacity at hand), shared over all cores then, must therefore last at
 		// least waste × e/(1-e). Without any task time known, buy what demand says. The rule
-		// covers applications' work only: a waiting driver runs for as long as it runs.
+		// covers applications' work only: a waiting driver runs for as long as it runs; and
+		// priced workers only.
 		keep := c.keepAlive(latency)
 		waste := (latency + c.ExecutorIdleTimeout + keep).Seconds() * c.MinEfficiency / (1 - c.MinEfficiency)
-		if rem, known := remainingWork(in.Apps, in.TypicalTaskSeconds); known && capacity > 0 {
+		// Workers that cost nothing (on this machine) are worth any work they take over.
+		free := true
+		for _, t := range c.Types {
+			free = free && t.OnDemand == 0 && t.Spot == 0
+		}
+		if rem, known := remainingWork(in.Apps, in.TypicalTaskSeconds); known && capacity > 0 && !free {
 			left := rem - float64(capacity)*latency.Seconds()
 			useful := int(math.Floor((left/waste - float64(capacity)) / float64(cpw)))
 			useful = max(useful, 0) + (driverNeed+cpw-1)/cpw

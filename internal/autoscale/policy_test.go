@@ -83,6 +83,15 @@ func TestSparkPolicy(t *testing.T) {
 			adds: 0, reason: "queued work ends before new workers could start",
 		},
 		{
+			name: "workers that cost nothing take over any queued work",
+			cfg:  func() Config { c := m5(false); c.Types = []InstanceType{{Name: "local", Cores: 4}}; return c }(),
+			// 36 tasks of 4 s on 4 busy cores, 2 s launches: a priced worker would idle too long
+			// for its price; one on this machine costs nothing.
+			in: Input{Observation: Observation{Now: t0, Workers: workers(1, 4), Apps: []App{{ID: "a", CoresGranted: 4, CoresWanted: 36, TasksLeft: 36, TaskSeconds: 4}}},
+				LaunchLatency: 2 * time.Second},
+			adds: 8, reason: "scale out +8: 1 app(s) waiting for 32 more cores",
+		},
+		{
 			// 8000 core-seconds; 7640 left when new workers arrive. Each new worker must work at
 			// least half as long as it waits: (90 s boot + 60 s executor release + 90 s keep-alive)
 			// / 2 = 120 s: 7640/120 ≈ 63 cores' worth, less the 4 there: 14 workers, capped at the
