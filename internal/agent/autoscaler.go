@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,6 +32,7 @@ type autoscaler struct {
 	draining  map[string]bool
 	ui        map[string]string // application id → its driver's UI
 	notified  map[string]bool   // workers whose interruption notice was counted
+	recent    []agentapi.Decision
 	metrics   *scaleMetrics
 	last      autoscale.Decision
 	lastAt    time.Time
@@ -123,8 +125,12 @@ func (a *autoscaler) status() *agentapi.AutoscaleStatus {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return &agentapi.AutoscaleStatus{Policy: a.ctrl.Config().Policy, LastDecision: a.last.String(), LastDecisionAt: a.lastAt,
-		LaunchLatency: a.ctrl.LaunchLatency(), Requested: len(a.requested), Draining: len(a.draining)}
+	st := &agentapi.AutoscaleStatus{Policy: a.ctrl.Config().Policy, LastDecisionAt: a.lastAt,
+		LaunchLatency: a.ctrl.LaunchLatency(), Requested: len(a.requested), Draining: len(a.draining), Recent: slices.Clone(a.recent)}
+	if !a.lastAt.IsZero() {
+		st.LastDecision = a.last.String()
+	}
+	return st
 }
 
 func (a *autoscaler) observe(ctx context.Context) (autoscale.Observation, error) {
@@ -253,12 +259,16 @@ func (a *autoscaler) uiOf(ctx context.Context, appID string, ms *spark.MasterSta
 // in the background, so that the loop keeps observing.
 func (a *autoscaler) act(ctx context.Context, d autoscale.Decision) {
 	m := a.m
+	rec := agentapi.Decision{At: m.deps.Now(), Summary: d.String(), Cause: d.Cause, Nodes: slices.Clone(d.Remove)}
+	defer a.remember(&rec)
 	if n := d.Adds(); n > 0 {
 		ids, _, err := m.addWorkers(ctx, n)
 		if err != nil {
 			a.metrics.errors.WithLabelValues("add").Inc()
+			rec.Error = err.Error()
 			m.event("autoscale", fmt.Sprintf("%s — failed: %v", d, err))
 		} else {
+			rec.Nodes = append(ids, rec.Nodes...)
 			now := m.deps.Now()
 			a.mu.Lock()
 			for _, id := range ids {
@@ -291,6 +301,16 @@ func (a *autoscaler) act(ctx context.Context, d autoscale.Decision) {
 		}
 		a.mu.Unlock()
 	})
+}
+
+// remember keeps the last decisions carried out, for status.
+func (a *autoscaler) remember(d *agentapi.Decision) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.recent = append(a.recent, *d)
+	if n := len(a.recent) - 10; n > 0 {
+		a.recent = slices.Delete(a.recent, 0, n)
+	}
 }
 
 // knownUI is the driver UI of an application found so far, or "".

@@ -63,7 +63,7 @@ func Main() int {
 			// After the first Ctrl-C, commands clean up (a create rolls back, run destroys its
 			// cluster); with the handler gone, a second one ends the program at once.
 			signal.Stop(sigs)
-			if len(os.Args) > 1 && os.Args[1] != "agent" {
+			if len(os.Args) > 1 && os.Args[1] != "agent" && !f.noInterruptNote.Load() {
 				f.IO.Warn("interrupted: cleaning up (Ctrl-C again to abandon the clean-up)")
 			}
 			cancel()

@@ -265,15 +265,35 @@ func shortDuration(d time.Duration) string {
 func newStatusCmd(f *Factory) *cobra.Command {
 	var rf refFlags
 	var output string
+	var watchIt bool
+	var interval time.Duration
 	cmd := &cobra.Command{
 		Use:     "status NAME",
 		Aliases: []string{"info"},
 		Short:   "Show a cluster: its nodes, Spark's workers, recent jobs and when it ends",
-		Args:    cobra.MaximumNArgs(1),
+		Long: `Show a cluster: its nodes, Spark's workers, recent jobs and when it ends.
+
+With --watch, a live view: workers with cores and memory bars, jobs with their state and
+duration, and the autoscaler's recent decisions, redrawn in place every --interval until
+Ctrl-C. Piped, --watch prints a plain snapshot every interval instead.`,
+		Example: `  sparkplane status spark
+  sparkplane status spark --watch
+  sparkplane status spark -o json | jq .agent.cores`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, ref, _, err := f.forCluster(&rf, args)
 			if err != nil {
 				return err
+			}
+			if watchIt {
+				if output != FormatTable {
+					return usagef("--watch draws a live view; for scripts, run status -o %s repeatedly", output)
+				}
+				if interval < 100*time.Millisecond {
+					return usagef("--interval %s is too short; use at least 100ms", interval)
+				}
+				f.quietInterrupt()
+				return watch(cmd.Context(), f, m, ref, interval)
 			}
 			st, err := m.Status(cmd.Context(), ref)
 			if err != nil {
@@ -287,6 +307,8 @@ func newStatusCmd(f *Factory) *cobra.Command {
 	}
 	rf.add(cmd)
 	addOutputFlag(cmd, &output)
+	cmd.Flags().BoolVarP(&watchIt, "watch", "w", false, "redraw the status live until Ctrl-C")
+	cmd.Flags().DurationVar(&interval, "interval", 2*time.Second, "how often --watch redraws")
 	return cmd
 }
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/sparkplane/sparkplane/internal/provider"
 	"github.com/sparkplane/sparkplane/internal/provider/local"
@@ -19,7 +20,14 @@ type Factory struct {
 	storeOnce sync.Once
 	store     *state.Store
 	storeErr  error
+
+	// noInterruptNote is set by commands that Ctrl-C simply ends (a live view, a server run in
+	// the foreground), for which "cleaning up" would be news.
+	noInterruptNote atomic.Bool
 }
+
+// quietInterrupt says that Ctrl-C ends the running command normally.
+func (f *Factory) quietInterrupt() { f.noInterruptNote.Store(true) }
 
 // Home is sparkplane's state directory: $SPARKPLANE_HOME, else $XDG_STATE_HOME/sparkplane, else
 // ~/.local/state/sparkplane.

@@ -47,6 +47,21 @@ func Test(in io.Reader, out, errOut io.Writer) *IOStreams {
 // IsTerminal reports whether stdout is a terminal.
 func (s *IOStreams) IsTerminal() bool { return s.outTTY }
 
+// Width is the terminal's width on stdout, or 100 when it is not a terminal.
+func (s *IOStreams) Width() int {
+	if f, ok := s.Out.(*os.File); ok && s.outTTY {
+		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 0 {
+			return w
+		}
+	}
+	return 100
+}
+
+// colorOut reports whether stdout may be coloured.
+func (s *IOStreams) colorOut() bool {
+	return s.outTTY && os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb"
+}
+
 // CanPrompt reports whether the user can be asked a question.
 func (s *IOStreams) CanPrompt() bool { return s.inTTY && s.errTTY }
 

@@ -51,6 +51,7 @@ The metrics are listed in docs/monitoring.md.`,
 				}
 				dir = filepath.Join(home, "monitoring", ref.Name)
 			}
+			f.quietInterrupt()
 			o := cluster.MonitorOptions{Dir: dir, Prometheus: prom, Listen: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 				ConfigOnly: configOnly, ScrapeInterval: interval}
 			o.Ready = func(info cluster.MonitorInfo) {
@@ -114,6 +115,7 @@ The history server listens on 127.0.0.1 only: it has no authentication.`,
 			if err != nil {
 				return err
 			}
+			f.quietInterrupt()
 			return m.History(cmd.Context(), ref, cluster.HistoryOptions{Dir: filepath.Join(home, "history-server", ref.Name), Port: port,
 				Ready: func(info cluster.HistoryInfo) {
 					if output != FormatTable {

@@ -148,6 +148,16 @@ type AutoscaleStatus struct {
 	LaunchLatency  time.Duration `json:"launchLatency"` // the estimate the policy uses
 	Requested      int           `json:"requested"`     // workers asked for, not yet in Spark
 	Draining       int           `json:"draining"`
+	Recent         []Decision    `json:"recent,omitempty"` // the last decisions carried out, latest last
+}
+
+// Decision is one scaling decision the autoscaler carried out.
+type Decision struct {
+	At      time.Time `json:"at"`
+	Summary string    `json:"summary"` // "scale out +2: …"
+	Cause   string    `json:"cause"`
+	Nodes   []string  `json:"nodes,omitempty"` // the workers added or removed
+	Error   string    `json:"error,omitempty"`
 }
 
 // Git names code to clone on the master node (seed 003's throw-away runs).
