@@ -27,8 +27,8 @@ import (
 // master is the agent role of the master node.
 type master struct {
 	*node
+	portsMu                   sync.Mutex // where the Spark master's services really are
 	rpcPort, uiPort, restPort int
-	ui                        *spark.UI
 	daemon                    *Supervisor
 	daemonLog                 *rotatingFile
 	store                     *state.Store // this node's own records
@@ -92,13 +92,12 @@ func newMaster(n *node) (*master, error) {
 	if m.daemonLog, err = openRotating(filepath.Join(env.LogDir, "spark-master.out"), 64<<20); err != nil {
 		return nil, err
 	}
-	m.ui = &spark.UI{BaseURL: fmt.Sprintf("http://%s:%d", n.cfg.Host, m.uiPort)}
 	m.daemon = &Supervisor{
 		Name:   "spark master",
 		Argv:   n.dist.MasterCommand(spark.MasterArgs{Host: n.cfg.Host, Port: m.rpcPort, WebUIPort: m.uiPort}),
 		Env:    spark.Environ(os.Environ(), env.Vars(), n.secret()),
 		Dir:    n.cfg.Dir,
-		Output: m.daemonLog,
+		Output: &serviceLog{w: m.daemonLog, onPort: m.servicePort},
 		Grace:  n.deps.Grace,
 		OnExit: func(err error, restarts int) {
 			m.event("daemon", fmt.Sprintf("the Spark master exited (%v); restart %d", err, restarts))
@@ -111,7 +110,36 @@ func newMaster(n *node) (*master, error) {
 	return m, nil
 }
 
-func (m *master) masterURL() string { return fmt.Sprintf("spark://%s:%d", m.cfg.Host, m.rpcPort) }
+// servicePort learns where one of the Spark master's services bound.
+func (m *master) servicePort(service string, port int) {
+	m.portsMu.Lock()
+	defer m.portsMu.Unlock()
+	switch service {
+	case "sparkMaster":
+		if port != m.rpcPort {
+			m.log.Warn("the Spark master took another RPC port", "asked", m.rpcPort, "bound", port)
+		}
+		m.rpcPort = port
+	case "MasterUI":
+		if port != m.uiPort {
+			m.log.Warn("the Spark master's UI took another port", "asked", m.uiPort, "bound", port)
+		}
+		m.uiPort = port
+	}
+}
+
+func (m *master) masterURL() string {
+	m.portsMu.Lock()
+	defer m.portsMu.Unlock()
+	return fmt.Sprintf("spark://%s:%d", m.cfg.Host, m.rpcPort)
+}
+
+// ui is the Spark master's web UI.
+func (m *master) ui() *spark.UI {
+	m.portsMu.Lock()
+	defer m.portsMu.Unlock()
+	return &spark.UI{BaseURL: fmt.Sprintf("http://%s:%d", m.cfg.Host, m.uiPort)}
+}
 
 func (m *master) restURL() string {
 	if m.restPort == 0 {
@@ -174,7 +202,7 @@ func (m *master) poll(ctx context.Context) {
 	defer m.pollMu.Unlock()
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	ms, err := m.ui.MasterState(pctx)
+	ms, err := m.ui().MasterState(pctx)
 	m.mu.Lock()
 	if err == nil {
 		m.last = ms
@@ -364,7 +392,7 @@ func (m *master) status(ctx context.Context) *agentapi.ClusterStatus {
 	st := &agentapi.ClusterStatus{
 		Cluster:  m.cfg.Cluster,
 		Provider: m.cfg.Provider,
-		Master: agentapi.MasterInfo{URL: m.masterURL(), UI: m.ui.BaseURL, REST: m.restURL(), Daemon: m.daemon.State(),
+		Master: agentapi.MasterInfo{URL: m.masterURL(), UI: m.ui().BaseURL, REST: m.restURL(), Daemon: m.daemon.State(),
 			Version: m.dist.Version},
 		Lifetime:  m.lifetime(),
 		Autoscale: m.autoscaler.status(),

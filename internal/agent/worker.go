@@ -92,7 +92,7 @@ func (w *worker) run(ctx context.Context, _ context.CancelFunc) {
 			Cores: ws.Cores, MemoryMiB: ws.MemoryMiB, WorkDir: env.WorkDir}),
 		Env:    spark.Environ(os.Environ(), env.Vars(), w.secret()),
 		Dir:    w.cfg.Dir,
-		Output: w.daemonLog,
+		Output: &serviceLog{w: w.daemonLog, onPort: w.servicePort},
 		Grace:  w.deps.Grace,
 		OnExit: func(err error, restarts int) {
 			w.log.Warn("the Spark worker exited", "err", err, "restarts", restarts)
@@ -133,7 +133,10 @@ func (w *worker) run(ctx context.Context, _ context.CancelFunc) {
 func (w *worker) refresh(ctx context.Context) {
 	c, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	s, err := w.ui.WorkerState(c)
+	w.mu.Lock()
+	ui := w.ui
+	w.mu.Unlock()
+	s, err := ui.WorkerState(c)
 	if err != nil {
 		return
 	}
@@ -143,6 +146,20 @@ func (w *worker) refresh(ctx context.Context) {
 	}
 	w.executors = len(s.Executors)
 	w.mu.Unlock()
+}
+
+// servicePort learns where the Spark worker's web UI bound: Spark moves it up from the port
+// asked for when that one is taken.
+func (w *worker) servicePort(service string, port int) {
+	if service != "WorkerUI" {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if port != w.uiPort {
+		w.log.Warn("the Spark worker's UI took another port", "asked", w.uiPort, "bound", port)
+	}
+	w.ui = &spark.UI{BaseURL: fmt.Sprintf("http://%s:%d", w.cfg.Host, port), HTTP: w.ui.HTTP}
 }
 
 func (w *worker) supervisor() *Supervisor {

@@ -1,3 +1,5 @@
+//lint:file-ignore ST1005 the stand-in reproduces Spark's own messages verbatim
+
 package standin
 
 import (
@@ -143,15 +145,17 @@ func (m *Master) url() string { return fmt.Sprintf("spark://%s:%d", m.host, m.po
 
 // run serves the RPC port, the web UI and, when enabled, the REST server until ctx ends.
 func (m *Master) run(ctx context.Context) error {
-	rpc, err := net.Listen("tcp", net.JoinHostPort(m.host, strconv.Itoa(m.port)))
+	rpc, err := listenService(m.host, "sparkMaster", m.port)
 	if err != nil {
-		return fmt.Errorf("java.net.BindException: Address already in use: Service 'sparkMaster' failed after 16 retries (on a random free port)! %v", err)
+		return err
 	}
-	ui, err := net.Listen("tcp", net.JoinHostPort(m.host, strconv.Itoa(m.uiPort)))
+	m.port = rpc.Addr().(*net.TCPAddr).Port
+	ui, err := listenService(m.host, "MasterUI", m.uiPort)
 	if err != nil {
 		rpc.Close()
-		return fmt.Errorf("java.net.BindException: Service 'MasterUI' could not bind on port %d: %v", m.uiPort, err)
+		return err
 	}
+	m.uiPort = ui.Addr().(*net.TCPAddr).Port
 	servers := []*http.Server{{Handler: m.rpcHandler()}, {Handler: m.uiHandler()}}
 	listeners := []net.Listener{rpc, ui}
 	if m.conf["spark.master.rest.enabled"] == "true" {
@@ -171,7 +175,6 @@ func (m *Master) run(ctx context.Context) error {
 		go servers[i].Serve(listeners[i])
 	}
 	logf("INFO Master: Starting Spark master at %s", m.url())
-	logf("INFO Utils: Successfully started service 'MasterUI' on port %d.", m.uiPort)
 	logf("INFO Master: I have been elected leader! New state: ALIVE")
 
 	tick := time.NewTicker(200 * time.Millisecond)
@@ -693,6 +696,28 @@ func (m *Master) uiHandler() http.Handler {
 		fmt.Fprintf(w, "<html><title>Spark Master at %s</title></html>", m.url())
 	})
 	return mux
+}
+
+// listenService binds a service as Utils.startServiceOnPort does: on port, or when it is taken
+// on the next ones, up to spark.port.maxRetries (16) above it; 0 means any free port. It logs
+// Spark's lines, which tell the agent where the service went.
+func listenService(host, name string, port int) (net.Listener, error) {
+	for try := 0; try <= 16; try++ {
+		p := port
+		if port != 0 {
+			p = port + try
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p)))
+		if err == nil {
+			logf("INFO Utils: Successfully started service '%s' on port %d.", name, l.Addr().(*net.TCPAddr).Port)
+			return l, nil
+		}
+		if port == 0 {
+			return nil, fmt.Errorf("java.net.BindException: Service '%s' could not bind: %v", name, err)
+		}
+		logf("WARN Utils: Service '%s' could not bind on port %d. Attempting port %d.", name, p, p+1)
+	}
+	return nil, fmt.Errorf("java.net.BindException: Address already in use: Service '%s' failed after 16 retries (starting from %d)! Consider explicitly setting the appropriate port for the service '%s' (for example spark.ui.port for SparkUI) to an available port or increasing spark.port.maxRetries.", name, port, name)
 }
 
 // metricKeyRe is what PrometheusServlet.normalizeKey replaces with '_'.

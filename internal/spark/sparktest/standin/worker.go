@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -118,22 +117,21 @@ func newWorker(args daemonArgs, env map[string]string) (*Worker, error) {
 }
 
 func (w *Worker) run(ctx context.Context) error {
-	rpcAddr := net.JoinHostPort(w.args.host, strconv.Itoa(w.args.port))
-	rpcL, err := net.Listen("tcp", rpcAddr)
+	rpcL, err := listenService(w.args.host, "sparkWorker", w.args.port)
 	if err != nil {
-		return fmt.Errorf("java.net.BindException: Service 'sparkWorker' could not bind on %s: %v", rpcAddr, err)
+		return err
 	}
 	defer rpcL.Close()
 	w.args.port = rpcL.Addr().(*net.TCPAddr).Port
-	uiL, err := net.Listen("tcp", net.JoinHostPort(w.args.host, strconv.Itoa(w.args.webUIPort)))
+	uiL, err := listenService(w.args.host, "WorkerUI", w.args.webUIPort)
 	if err != nil {
-		return fmt.Errorf("java.net.BindException: Service 'WorkerUI' could not bind on port %d: %v", w.args.webUIPort, err)
+		return err
 	}
+	w.args.webUIPort = uiL.Addr().(*net.TCPAddr).Port
 	ui := &http.Server{Handler: w.uiHandler()}
 	go ui.Serve(uiL)
 	defer ui.Close()
 	logf("INFO Worker: Starting Spark worker %s:%d with %d cores, %d.0 MiB RAM", w.args.host, w.args.port, w.args.cores, w.args.memoryMiB)
-	logf("INFO Utils: Successfully started service 'WorkerUI' on port %d.", w.args.webUIPort)
 
 	pwr := make(chan os.Signal, 1)
 	if w.conf["spark.decommission.enabled"] == "true" {
