@@ -51,6 +51,8 @@ const (
 	sparkMasterPath = "/metrics/master/prometheus"
 	sparkAppsPath   = "/metrics/applications/prometheus"
 	sparkPath       = "/metrics/prometheus"
+	// PrometheusResource on each driver (spark.ui.prometheus.enabled): its executors' metrics.
+	sparkExecutorsPath = "/metrics/executors/prometheus"
 )
 
 // TargetGroup is one entry of a file_sd file: targets that share labels.
@@ -67,7 +69,7 @@ type Targets struct {
 
 // TargetsOf derives a cluster's targets from its master agent's URL and status. Every series
 // gets the labels cluster and node; Spark's also get component (master, applications, worker,
-// driver), and a driver's its application id.
+// driver, executors), and a driver's its application id.
 func TargetsOf(cluster, masterAgent string, st *agentapi.ClusterStatus) (Targets, error) {
 	var t Targets
 	add := func(list *[]TargetGroup, rawURL string, labels map[string]string) error {
@@ -109,8 +111,13 @@ func TargetsOf(cluster, masterAgent string, st *agentapi.ClusterStatus) (Targets
 		}
 	}
 	for _, a := range st.Apps {
-		if err := add(&t.Spark, a.UI, map[string]string{"component": "driver", "app": a.ID, "__metrics_path__": sparkPath}); err != nil {
-			return t, err
+		for _, err := range []error{
+			add(&t.Spark, a.UI, map[string]string{"component": "driver", "app": a.ID, "__metrics_path__": sparkPath}),
+			add(&t.Spark, a.UI, map[string]string{"component": "executors", "app": a.ID, "__metrics_path__": sparkExecutorsPath}),
+		} {
+			if err != nil {
+				return t, err
+			}
 		}
 	}
 	return t, nil

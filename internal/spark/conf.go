@@ -42,6 +42,8 @@ func Properties(s Settings) map[string]string {
 		"spark.storage.decommission.enabled": "true",
 		// sparkplane follows drivers through the master's JSON; spark-submit need not wait.
 		"spark.standalone.submit.waitAppCompletion": "false",
+		// Executors' metrics, gathered by each driver, at <driver UI>/metrics/executors/prometheus.
+		"spark.ui.prometheus.enabled": "true",
 	}
 	if s.Authenticate {
 		p["spark.authenticate"] = "true"

@@ -204,6 +204,20 @@ func (d *driverProcess) serveUI(appID string) *http.Server {
 		w.Header().Set("Content-Type", "text/plain;charset=utf-8")
 		writeGauges(w, metricKeyRe.ReplaceAllString(appID, "_")+"_driver_DAGScheduler", g)
 	})
+	// PrometheusResource, when spark.ui.prometheus.enabled: executors' metrics with labels. Its
+	// exact series are UNVERIFIED (docs/spark-protocol.md); these few follow the 3.x samples seen.
+	if d.conf["spark.ui.prometheus.enabled"] == "true" {
+		mux.HandleFunc("/metrics/executors/prometheus", func(w http.ResponseWriter, r *http.Request) {
+			d.mu.Lock()
+			active, completed := len(d.running), d.completed
+			d.mu.Unlock()
+			labels := fmt.Sprintf(`{application_id="%s", application_name="%s", executor_id="driver"}`, appID, d.name)
+			w.Header().Set("Content-Type", "text/plain;charset=utf-8")
+			fmt.Fprintf(w, "spark_info{version=\"%s\", revision=\"standin\"} 1.0\n", firstNonEmpty(d.env["STANDIN_VERSION"], "3.5.3"))
+			fmt.Fprintf(w, "metrics_executor_activeTasks%s %d\n", labels, active)
+			fmt.Fprintf(w, "metrics_executor_completedTasks_total%s %d\n", labels, completed)
+		})
+	}
 	srv := &http.Server{Handler: mux}
 	go srv.Serve(l)
 	return srv
