@@ -123,10 +123,24 @@ func (a *autoscaler) status() *agentapi.AutoscaleStatus {
 	if a == nil {
 		return nil
 	}
+	// Workers asked for that the master's poll has seen ALIVE are no longer starting, even
+	// before this loop's next look.
+	alive := map[string]bool{}
+	a.m.mu.Lock()
+	for id, r := range a.m.registry {
+		alive[id] = !r.aliveAt.IsZero()
+	}
+	a.m.mu.Unlock()
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	starting := 0
+	for id := range a.requested {
+		if !alive[id] {
+			starting++
+		}
+	}
 	st := &agentapi.AutoscaleStatus{Policy: a.ctrl.Config().Policy, LastDecisionAt: a.lastAt,
-		LaunchLatency: a.ctrl.LaunchLatency(), Requested: len(a.requested), Draining: len(a.draining), Recent: slices.Clone(a.recent)}
+		LaunchLatency: a.ctrl.LaunchLatency(), Requested: starting, Draining: len(a.draining), Recent: slices.Clone(a.recent)}
 	if !a.lastAt.IsZero() {
 		st.LastDecision = a.last.String()
 	}
@@ -190,7 +204,11 @@ func (a *autoscaler) observe(ctx context.Context) (autoscale.Observation, error)
 		switch {
 		case found && sw.State == spark.WorkerAlive:
 			if t, ok := a.requested[n.ID]; ok {
-				a.ctrl.LaunchObserved(now.Sub(t))
+				joined := now
+				if !reg.aliveAt.IsZero() {
+					joined = reg.aliveAt // seen by the master's poll, finer than this loop
+				}
+				a.ctrl.LaunchObserved(max(0, joined.Sub(t)))
 				delete(a.requested, n.ID)
 			}
 			obs.Workers = append(obs.Workers, autoscale.Worker{ID: n.ID, InstanceType: a.ctrl.Config().Types[0].Name, Cores: sw.Cores,

@@ -53,6 +53,7 @@ type master struct {
 type registered struct {
 	agentapi.Registration
 	firstSeen, lastSeen time.Time
+	aliveAt             time.Time // when the master's state first showed its Spark worker ALIVE
 	lost                bool
 }
 
@@ -203,9 +204,15 @@ func (m *master) poll(ctx context.Context) {
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	ms, err := m.ui().MasterState(pctx)
+	now := m.deps.Now()
 	m.mu.Lock()
 	if err == nil {
 		m.last = ms
+		for _, sw := range ms.Workers {
+			if r := m.findRegisteredLocked(sw); r != nil && sw.State == spark.WorkerAlive && r.aliveAt.IsZero() {
+				r.aliveAt = now
+			}
+		}
 	}
 	m.lastErr, m.lastPoll = err, time.Now()
 	m.mu.Unlock()
@@ -555,7 +562,7 @@ func (m *master) handleRegister(w http.ResponseWriter, r *http.Request) {
 	prev, seen := m.registry[reg.NodeID]
 	entry := &registered{Registration: reg, firstSeen: now, lastSeen: now}
 	if seen {
-		entry.firstSeen = prev.firstSeen
+		entry.firstSeen, entry.aliveAt = prev.firstSeen, prev.aliveAt
 	}
 	m.registry[reg.NodeID] = entry
 	m.mu.Unlock()
