@@ -209,10 +209,17 @@ func BenchmarkMetricsScrape(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	fams, _ := scrape(b, c.master)
+	fams, body := scrape(b, c.master)
 	if n := value(b, fams, "sparkplane_workers", "state", "ALIVE"); n != 50 {
 		b.Fatalf("%v alive workers, want 50", n)
 	}
+	series := 0
+	for _, l := range bytes.Split(body, []byte("\n")) {
+		if len(l) > 0 && l[0] != '#' {
+			series++
+		}
+	}
+	b.ReportMetric(float64(series), "series/scrape")
 	b.ReportMetric(float64(plain), "bytes/scrape")
 	b.ReportMetric(float64(gz), "gzip-bytes/scrape")
 }
