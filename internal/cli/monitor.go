@@ -41,8 +41,8 @@ The metrics are listed in docs/monitoring.md.`,
 			if err != nil {
 				return err
 			}
-			if port < 1 || port > 65535 {
-				return usagef("--port %d is not a TCP port", port)
+			if err := checkPort(port); err != nil {
+				return err
 			}
 			if dir == "" {
 				home, err := f.Home()
@@ -108,8 +108,8 @@ The history server listens on 127.0.0.1 only: it has no authentication.`,
 			if err != nil {
 				return err
 			}
-			if port < 1 || port > 65535 {
-				return usagef("--port %d is not a TCP port", port)
+			if err := checkPort(port); err != nil {
+				return err
 			}
 			home, err := f.Home()
 			if err != nil {
@@ -132,4 +132,11 @@ The history server listens on 127.0.0.1 only: it has no authentication.`,
 	cmd.Flags().IntVar(&port, "port", 18080, "port for the history server's web UI on 127.0.0.1")
 	addOutputFlag(cmd, &output)
 	return cmd
+}
+
+func checkPort(port int) error {
+	if port < 1 || port > 65535 {
+		return usagef("--port %d is not a TCP port", port)
+	}
+	return nil
 }

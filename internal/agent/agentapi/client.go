@@ -124,20 +124,26 @@ func (c *Client) Status(ctx context.Context) (*ClusterStatus, error) {
 
 // Metrics is the agent's metrics exposition, in Prometheus' text format.
 func (c *Client) Metrics(ctx context.Context) ([]byte, error) {
-	req, err := c.newRequest(ctx, http.MethodGet, "/metrics", nil)
+	b, _, err := c.getRaw(ctx, "/metrics")
+	return b, err
+}
+
+// getRaw GETs path and returns the body of a 200 answer as it is, with its headers.
+func (c *Client) getRaw(ctx context.Context, path string) ([]byte, http.Header, error) {
+	req, err := c.newRequest(ctx, http.MethodGet, path, nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	req.Header.Set("Accept", "text/plain")
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("agent at %s: %w", c.BaseURL, err)
+		return nil, nil, fmt.Errorf("agent at %s: %w", c.BaseURL, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, decode(resp, nil)
+		return nil, nil, decode(resp, nil)
 	}
-	return io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
+	return b, resp.Header, err
 }
 
 // Submit sends a job, uploading local files: uploads maps the names used in req to paths on this
@@ -227,27 +233,15 @@ func (c *Client) DriverLogs(ctx context.Context, driverID, stream string, offset
 
 func (c *Client) logs(ctx context.Context, path, stream string, offset int64) (*LogChunk, error) {
 	q := url.Values{"stream": {stream}, "offset": {strconv.FormatInt(offset, 10)}}
-	req, err := c.newRequest(ctx, http.MethodGet, path+"?"+q.Encode(), nil)
+	data, h, err := c.getRaw(ctx, path+"?"+q.Encode())
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.httpClient().Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("agent at %s: %w", c.BaseURL, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, decode(resp, nil)
-	}
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	next, err := strconv.ParseInt(resp.Header.Get(HeaderOffset), 10, 64)
+	next, err := strconv.ParseInt(h.Get(HeaderOffset), 10, 64)
 	if err != nil {
 		next = offset + int64(len(data))
 	}
-	return &LogChunk{Data: data, Next: next, Done: resp.Header.Get(HeaderDone) == "true"}, nil
+	return &LogChunk{Data: data, Next: next, Done: h.Get(HeaderDone) == "true"}, nil
 }
 
 // AddWorkers asks the master's agent for more workers.
