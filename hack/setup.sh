@@ -13,6 +13,8 @@ fi
 # the live status view is tested in a real terminal, in tmux.
 command -v prometheus >/dev/null && command -v promtool >/dev/null || need_apt+=(prometheus)
 command -v tmux >/dev/null || need_apt+=(tmux)
+# The AWS module's user-data is checked with shellcheck.
+command -v shellcheck >/dev/null || need_apt+=(shellcheck)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}"
   if [ "$(id -u)" -ne 0 ]; then
@@ -24,4 +26,16 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 command -v go >/dev/null || { echo "setup: Go is not on PATH" >&2; exit 1; }
 echo "setup: $(go version), git $(git --version | cut -d' ' -f3), java at $(command -v java || echo "\$JAVA_HOME=$JAVA_HOME")"
-echo "setup: $(prometheus --version 2>&1 | head -1), $(tmux -V)"
+echo "setup: $(prometheus --version 2>&1 | head -1), $(tmux -V), shellcheck $(shellcheck --version | sed -n 's/^version: //p')"
+
+# Terraform, the hashicorp/aws provider and moto come with the machine image (they cannot be
+# fetched here); the AWS tests need them.
+missing=()
+command -v terraform >/dev/null || missing+=("terraform (1.11)")
+command -v moto_server >/dev/null || missing+=("moto_server (moto 5.2)")
+[ -d /opt/tf-plugins/registry.terraform.io/hashicorp/aws ] || missing+=("the hashicorp/aws provider in /opt/tf-plugins")
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: missing from this machine: ${missing[*]}; the AWS tests need them (see ../shared/TESTBED.md)" >&2
+  exit 1
+fi
+echo "setup: $(terraform version | head -1), moto $(python3 -c 'import moto; print(moto.__version__)' 2>/dev/null || echo '?')"

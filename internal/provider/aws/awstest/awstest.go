@@ -1,0 +1,271 @@
+// Package awstest runs what the AWS provider's tests need on this machine: a moto server (a real
+// AWS API) and Terraform with the hashicorp/aws provider from the local filesystem mirror. It is
+// imported by tests only.
+package awstest
+
+import (
+	"context"
+	"encoding/xml"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/route53"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/sparkplane/sparkplane/internal/testutil"
+)
+
+// Region is the region every test uses.
+const Region = "eu-west-1"
+
+// PluginMirror is where the machine image keeps the hashicorp/aws provider (TESTBED.md).
+const PluginMirror = "/opt/tf-plugins"
+
+// Moto is a running moto server.
+type Moto struct {
+	URL string
+}
+
+// StartMoto starts moto_server on a free loopback port for the test and stops it afterwards.
+func StartMoto(t testing.TB) *Moto {
+	t.Helper()
+	bin := testutil.Tool(t, "moto_server", "it is on the machine image; see TESTBED.md")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	logf, err := os.Create(filepath.Join(t.TempDir(), "moto.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		logf.Close()
+	})
+	m := &Moto{URL: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	testutil.Eventually(t, 30*time.Second, "moto answers", func() error {
+		resp, err := http.Get(m.URL + "/moto-api/")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		return nil
+	})
+	return m
+}
+
+// Config is an SDK configuration for moto.
+func (m *Moto) Config() aws.Config {
+	return aws.Config{
+		Region:       Region,
+		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+		BaseEndpoint: aws.String(m.URL),
+	}
+}
+
+// Env is the environment that points the SDK (and the AWS CLI) at moto.
+func (m *Moto) Env() []string {
+	return []string{"AWS_ENDPOINT_URL=" + m.URL, "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test",
+		"AWS_REGION=" + Region, "AWS_DEFAULT_REGION=" + Region, "AWS_EC2_METADATA_DISABLED=true"}
+}
+
+// Reset empties moto.
+func (m *Moto) Reset(ctx context.Context) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, m.URL+"/moto-api/reset", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	return resp.Body.Close()
+}
+
+// Terraform returns the terraform binary and sets TF_CLI_CONFIG_FILE for the test to a
+// configuration that installs providers from the machine's filesystem mirror only.
+func Terraform(t testing.TB) string {
+	t.Helper()
+	bin := testutil.Tool(t, "terraform", "it is on the machine image; see TESTBED.md")
+	if _, err := os.Stat(filepath.Join(PluginMirror, "registry.terraform.io", "hashicorp", "aws")); err != nil {
+		if os.Getenv(testutil.RequireToolsEnv) == "1" {
+			t.Fatalf("no hashicorp/aws provider in %s: %v", PluginMirror, err)
+		}
+		t.Skipf("no hashicorp/aws provider in %s", PluginMirror)
+	}
+	cfg := filepath.Join(t.TempDir(), "terraform.rc")
+	err := os.WriteFile(cfg, []byte(fmt.Sprintf(`provider_installation {
+  filesystem_mirror {
+    path    = %q
+    include = ["registry.terraform.io/*/*"]
+  }
+  direct {
+    exclude = ["registry.terraform.io/*/*"]
+  }
+}
+`, PluginMirror)), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TF_CLI_CONFIG_FILE", cfg)
+	return bin
+}
+
+// Remains lists what AWS still has of a cluster, by its sparkplane/cluster tag (and, for what
+// cannot carry it, by name): live instances, volumes, network pieces, security groups, launch
+// templates, groups, roles and profiles, buckets, zones, alarms and SSM parameters. Terminated
+// instances do not count: AWS shows them for a while after they are gone.
+func Remains(ctx context.Context, t testing.TB, cfg aws.Config, cluster string) []string {
+	t.Helper()
+	var left []string
+	add := func(kind, id string) { left = append(left, kind+" "+id) }
+	tagFilter := []ec2types.Filter{{Name: aws.String("tag:sparkplane/cluster"), Values: []string{cluster}}}
+	e2 := ec2.NewFromConfig(cfg)
+	check := func(err error) {
+		if err != nil {
+			t.Fatalf("list what remains: %v", err)
+		}
+	}
+	insts, err := e2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: tagFilter})
+	check(err)
+	for _, r := range insts.Reservations {
+		for _, in := range r.Instances {
+			if in.State.Name != ec2types.InstanceStateNameTerminated {
+				add("instance", aws.ToString(in.InstanceId)+" ("+string(in.State.Name)+")")
+			}
+		}
+	}
+	vols, err := e2.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{Filters: tagFilter})
+	check(err)
+	for _, v := range vols.Volumes {
+		add("volume", aws.ToString(v.VolumeId))
+	}
+	vpcs, err := e2.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{Filters: tagFilter})
+	check(err)
+	for _, v := range vpcs.Vpcs {
+		add("vpc", aws.ToString(v.VpcId))
+	}
+	subnets, err := e2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{Filters: tagFilter})
+	check(err)
+	for _, s := range subnets.Subnets {
+		add("subnet", aws.ToString(s.SubnetId))
+	}
+	sgs, err := e2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: tagFilter})
+	check(err)
+	for _, g := range sgs.SecurityGroups {
+		add("security group", aws.ToString(g.GroupId))
+	}
+	lts, err := e2.DescribeLaunchTemplates(ctx, &ec2.DescribeLaunchTemplatesInput{Filters: tagFilter})
+	check(err)
+	for _, l := range lts.LaunchTemplates {
+		add("launch template", aws.ToString(l.LaunchTemplateId))
+	}
+	igws, err := e2.DescribeInternetGateways(ctx, &ec2.DescribeInternetGatewaysInput{Filters: tagFilter})
+	check(err)
+	for _, g := range igws.InternetGateways {
+		add("internet gateway", aws.ToString(g.InternetGatewayId))
+	}
+	groups, err := autoscaling.NewFromConfig(cfg).DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{
+		Filters: []astypes.Filter{{Name: aws.String("tag:sparkplane/cluster"), Values: []string{cluster}}}})
+	check(err)
+	for _, g := range groups.AutoScalingGroups {
+		add("autoscaling group", aws.ToString(g.AutoScalingGroupName))
+	}
+	im := iam.NewFromConfig(cfg)
+	roles, err := im.ListRoles(ctx, &iam.ListRolesInput{})
+	check(err)
+	for _, r := range roles.Roles {
+		if strings.HasPrefix(aws.ToString(r.RoleName), "sparkplane-"+cluster+"-") {
+			add("role", aws.ToString(r.RoleName))
+		}
+	}
+	profiles, err := im.ListInstanceProfiles(ctx, &iam.ListInstanceProfilesInput{})
+	check(err)
+	for _, p := range profiles.InstanceProfiles {
+		if strings.HasPrefix(aws.ToString(p.InstanceProfileName), "sparkplane-"+cluster+"-") {
+			add("instance profile", aws.ToString(p.InstanceProfileName))
+		}
+	}
+	s := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	buckets, err := s.ListBuckets(ctx, &s3.ListBucketsInput{})
+	check(err)
+	for _, b := range buckets.Buckets {
+		if strings.HasPrefix(aws.ToString(b.Name), "sparkplane-"+cluster+"-") {
+			add("bucket", aws.ToString(b.Name))
+		}
+	}
+	zones, err := route53.NewFromConfig(cfg).ListHostedZones(ctx, &route53.ListHostedZonesInput{})
+	check(err)
+	for _, z := range zones.HostedZones {
+		if strings.TrimSuffix(aws.ToString(z.Name), ".") == cluster+".sparkplane.internal" {
+			add("hosted zone", aws.ToString(z.Id))
+		}
+	}
+	alarms, err := Alarms(ctx, aws.ToString(cfg.BaseEndpoint), "sparkplane-"+cluster+"-")
+	check(err)
+	for _, a := range alarms {
+		add("alarm", a.AlarmName)
+	}
+	params, err := ssm.NewFromConfig(cfg).GetParametersByPath(ctx, &ssm.GetParametersByPathInput{Path: aws.String("/sparkplane/" + cluster), Recursive: aws.Bool(true)})
+	check(err)
+	for _, p := range params.Parameters {
+		add("parameter", aws.ToString(p.Name))
+	}
+	return left
+}
+
+// Alarm is a CloudWatch metric alarm as DescribeAlarms returns it.
+type Alarm struct {
+	AlarmName          string
+	MetricName         string
+	Namespace          string
+	Statistic          string
+	ComparisonOperator string
+	Threshold          float64
+	Period             int
+	EvaluationPeriods  int
+	AlarmActions       []string `xml:"AlarmActions>member"`
+}
+
+// Alarms lists the metric alarms whose names start with prefix, through CloudWatch's query
+// protocol. (The Go SDK speaks CloudWatch's newer CBOR protocol, which moto 5.2 does not; the
+// product itself never calls CloudWatch.)
+func Alarms(ctx context.Context, endpoint, prefix string) ([]Alarm, error) {
+	form := url.Values{"Action": {"DescribeAlarms"}, "Version": {"2010-08-01"}, "AlarmNamePrefix": {prefix}}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, endpoint+"/", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=test/20260101/"+Region+"/monitoring/aws4_request, SignedHeaders=host, Signature=0")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Alarms []Alarm `xml:"DescribeAlarmsResult>MetricAlarms>member"`
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("DescribeAlarms: HTTP %d", resp.StatusCode)
+	}
+	return out.Alarms, xml.NewDecoder(resp.Body).Decode(&out)
+}

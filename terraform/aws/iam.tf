@@ -1,0 +1,88 @@
+# The nodes' role, least privilege: the cluster's own S3 prefix, its own SSM parameters, describe
+# calls (which IAM cannot narrow), and capacity changes and terminations in its own group only
+# (by tag: the group's ARN is not known before it exists, and it needs this role).
+
+data "aws_iam_policy_document" "assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["ec2.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "node" {
+  name_prefix        = "sparkplane-${var.name}-"
+  description        = "sparkplane cluster ${var.name}: its nodes"
+  assume_role_policy = data.aws_iam_policy_document.assume.json
+  tags               = local.tags
+}
+
+data "aws_iam_policy_document" "node" {
+  statement {
+    sid       = "ListOwnPrefix"
+    actions   = ["s3:ListBucket"]
+    resources = ["arn:${local.partition}:s3:::${local.bucket}"]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = [local.prefix, "${local.prefix}*"]
+    }
+  }
+
+  statement {
+    sid       = "ReadWriteOwnPrefix"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+    resources = ["arn:${local.partition}:s3:::${local.bucket}/${local.prefix}*"]
+  }
+
+  statement {
+    sid       = "ReadOwnParameters"
+    actions   = ["ssm:GetParameter", "ssm:GetParameters"]
+    resources = ["arn:${local.partition}:ssm:${local.region}:${local.account}:parameter${local.parameter_path}*"]
+  }
+
+  statement {
+    sid = "Describe"
+    actions = [
+      "ec2:DescribeInstances",
+      "ec2:DescribeTags",
+      "autoscaling:DescribeAutoScalingGroups",
+      "autoscaling:DescribeAutoScalingInstances",
+      "autoscaling:DescribeLifecycleHooks",
+    ]
+    resources = ["*"]
+  }
+
+  statement {
+    sid = "ScaleOwnGroup"
+    actions = [
+      "autoscaling:SetDesiredCapacity",
+      "autoscaling:TerminateInstanceInAutoScalingGroup",
+      "autoscaling:CompleteLifecycleAction",
+      "autoscaling:RecordLifecycleActionHeartbeat",
+    ]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "autoscaling:ResourceTag/sparkplane/cluster"
+      values   = [var.name]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "node" {
+  name   = "sparkplane-node"
+  role   = aws_iam_role.node.id
+  policy = data.aws_iam_policy_document.node.json
+}
+
+resource "aws_iam_instance_profile" "node" {
+  name_prefix = "sparkplane-${var.name}-"
+  role        = aws_iam_role.node.name
+  tags        = local.tags
+}
