@@ -23,8 +23,8 @@ import (
 	"github.com/hashicorp/terraform-exec/tfexec"
 	tfjson "github.com/hashicorp/terraform-json"
 
-	"github.com/sparkplane/sparkplane/internal/provider/aws/awstest"
 	sparkaws "github.com/sparkplane/sparkplane/internal/provider/aws"
+	"github.com/sparkplane/sparkplane/internal/provider/aws/awstest"
 	"github.com/sparkplane/sparkplane/internal/testutil"
 	"github.com/sparkplane/sparkplane/terraform"
 )
