@@ -38,4 +38,4 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: missing from this machine: ${missing[*]}; the AWS tests need them (see ../shared/TESTBED.md)" >&2
   exit 1
 fi
-echo "setup: $(terraform version | head -1), moto $(python3 -c 'import moto; print(moto.__version__)' 2>/dev/null || echo '?')"
+echo "setup: $(terraform version 2>/dev/null | head -1), moto $(python3 -c 'import moto; print(moto.__version__)' 2>/dev/null || echo '?')"
