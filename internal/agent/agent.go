@@ -8,6 +8,7 @@ package agent
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,6 +46,11 @@ type Deps struct {
 	HeartbeatInterval time.Duration
 	// Grace is how long a Spark daemon may take to stop after SIGTERM (default 30s).
 	Grace time.Duration
+	// Started, when set, is told the API's URL once it serves (the EC2 bootstrap publishes it).
+	Started func(apiURL string)
+	// Interruptions, on a worker, are notices that its node is going away (spot interruptions,
+	// terminations by an autoscaling group): the worker decommissions and reports it.
+	Interruptions <-chan agentapi.Interruption
 }
 
 func (d *Deps) defaults() {
@@ -117,8 +123,30 @@ func Run(ctx context.Context, cfg *agentapi.Config, deps Deps) error {
 	if err != nil {
 		return fmt.Errorf("agent API: %w", err)
 	}
-	base := "http://" + l.Addr().String()
-	n := &node{cfg: cfg, deps: deps, token: token, dist: dist, apiURL: base, log: deps.Log.With("node", cfg.NodeID)}
+	scheme := "http"
+	httpClient := &http.Client{Timeout: 30 * time.Second}
+	if cfg.TLS != nil {
+		pair, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
+		if err != nil {
+			l.Close()
+			return fmt.Errorf("the agent's TLS certificate: %w", err)
+		}
+		certPEM, err := os.ReadFile(cfg.TLS.Cert)
+		if err != nil {
+			l.Close()
+			return err
+		}
+		clientTLS, err := agentapi.ClientTLS(certPEM)
+		if err != nil {
+			l.Close()
+			return err
+		}
+		l = tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12})
+		httpClient.Transport = &http.Transport{TLSClientConfig: clientTLS}
+		scheme = "https"
+	}
+	base := scheme + "://" + advertised(l.Addr().String(), cfg.Host)
+	n := &node{cfg: cfg, deps: deps, token: token, dist: dist, apiURL: base, http: httpClient, log: deps.Log.With("node", cfg.NodeID)}
 
 	var r role
 	if cfg.Role == agentapi.RoleMaster {
@@ -160,6 +188,9 @@ func Run(ctx context.Context, cfg *agentapi.Config, deps Deps) error {
 		return err
 	}
 	n.log.Info("agent started", "role", cfg.Role, "api", base, "version", version.String())
+	if deps.Started != nil {
+		deps.Started(base)
+	}
 	r.run(ctx, stop)
 
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -178,7 +209,26 @@ type node struct {
 	token  string
 	dist   *spark.Distribution
 	apiURL string
+	http   *http.Client // for calls to other agents: pinned TLS when the API is HTTPS
 	log    *slog.Logger
+}
+
+// client is a client for another agent of the cluster.
+func (n *node) client(baseURL string) *agentapi.Client {
+	return &agentapi.Client{BaseURL: baseURL, Token: n.token, HTTP: n.http}
+}
+
+// advertised is the address others reach the API at: the node's host with the bound port, when
+// the API listens on every interface.
+func advertised(bound, host string) string {
+	h, port, err := net.SplitHostPort(bound)
+	if err != nil || host == "" {
+		return bound
+	}
+	if ip := net.ParseIP(h); ip != nil && ip.IsUnspecified() {
+		return net.JoinHostPort(host, port)
+	}
+	return bound
 }
 
 // sparkEnv is the environment of the node's Spark processes.

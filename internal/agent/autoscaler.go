@@ -213,7 +213,12 @@ func (a *autoscaler) observe(ctx context.Context) (autoscale.Observation, error)
 			}
 			obs.Workers = append(obs.Workers, autoscale.Worker{ID: n.ID, InstanceType: a.ctrl.Config().Types[0].Name, Cores: sw.Cores,
 				CoresUsed: sw.CoresUsed, BusyCores: sw.CoresUsed, Drivers: drivers[sw.ID], Executors: reg.Executors,
-				Registered: reg.firstSeen, Draining: draining})
+				Registered: reg.firstSeen, Draining: draining, Interrupted: reg.Interrupted != ""})
+		case registered && reg.Interrupted != "" && !draining:
+			// Going away (spot interruption, termination): to be replaced at once, whatever
+			// Spark now says of it.
+			obs.Workers = append(obs.Workers, autoscale.Worker{ID: n.ID, InstanceType: a.ctrl.Config().Types[0].Name, Cores: max(sw.Cores, cores),
+				Executors: reg.Executors, Registered: reg.firstSeen, Interrupted: true})
 		case found || draining:
 			// Decommissioned or dead in Spark, and still a node: on its way out.
 			obs.Workers = append(obs.Workers, autoscale.Worker{ID: n.ID, Cores: sw.Cores, Draining: true})

@@ -803,7 +803,7 @@ func (j *jobs) driverLogs(ctx context.Context, job *state.Job, stream string, of
 	if agent == "" {
 		return nil, &goneError{"driver " + job.DriverID + " ran on Spark worker " + sparkWorker + ", which is gone; its logs went with it"}
 	}
-	chunk, err := (&agentapi.Client{BaseURL: agent, Token: j.m.token}).DriverLogs(ctx, job.DriverID, stream, offset)
+	chunk, err := j.m.client(agent).DriverLogs(ctx, job.DriverID, stream, offset)
 	if err != nil {
 		return nil, fmt.Errorf("driver logs from %s: %w", node, err)
 	}

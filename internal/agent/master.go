@@ -726,7 +726,7 @@ func (m *master) drain(ctx context.Context, id string, ws agentapi.WorkerStatus,
 	if ws.Agent == "" {
 		return nil // never registered: nothing of Spark's is on it
 	}
-	cl := &agentapi.Client{BaseURL: ws.Agent, Token: m.token}
+	cl := m.client(ws.Agent)
 	if err := cl.Decommission(ctx); err != nil {
 		return fmt.Errorf("decommission %s: %w", id, err)
 	}

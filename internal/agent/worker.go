@@ -34,13 +34,14 @@ type worker struct {
 
 	lastHeartbeat     time.Time
 	heartbeatFailures int
+	interrupted       string
 }
 
 func newWorker(n *node) (*worker, error) {
 	if n.cfg.MasterAgent == "" {
 		return nil, errors.New("worker agent config has no masterAgent")
 	}
-	w := &worker{node: n, master: &agentapi.Client{BaseURL: n.cfg.MasterAgent, Token: n.token, HTTP: &http.Client{Timeout: 10 * time.Second}}}
+	w := &worker{node: n, master: n.client(n.cfg.MasterAgent)}
 	var err error
 	if w.uiPort, err = freePort(n.cfg.Host); err != nil {
 		return nil, err
@@ -59,7 +60,8 @@ func newWorker(n *node) (*worker, error) {
 func (w *worker) registration() agentapi.Registration {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	r := agentapi.Registration{NodeID: w.cfg.NodeID, Agent: w.apiURL, SparkUI: w.ui.BaseURL, SparkID: w.sparkID, Executors: w.executors}
+	r := agentapi.Registration{NodeID: w.cfg.NodeID, Agent: w.apiURL, SparkUI: w.ui.BaseURL, SparkID: w.sparkID, Executors: w.executors,
+		Interrupted: w.interrupted}
 	if w.daemon != nil {
 		r.Daemon = w.daemon.State()
 	}
@@ -112,6 +114,8 @@ func (w *worker) run(ctx context.Context, _ context.CancelFunc) {
 			stopDaemon()
 			wg.Wait()
 			return
+		case ev := <-w.deps.Interruptions:
+			wg.Go(func() { w.interrupt(ctx, ev) })
 		case <-tick.C:
 			w.refresh(ctx)
 			_, err := w.master.Register(ctx, w.registration())
@@ -206,6 +210,39 @@ func (w *worker) routes(mux *http.ServeMux) {
 		rw.Header().Set(agentapi.HeaderOffset, fmt.Sprint(chunk.Next))
 		rw.Write(chunk.Data)
 	})
+}
+
+// interrupt handles notice that the node is going away: the Spark worker decommissions (its
+// executors and shuffle blocks move away), the master's agent hears of it at once, and Done is
+// called when nothing of Spark's is left here, or shortly before the deadline.
+func (w *worker) interrupt(ctx context.Context, ev agentapi.Interruption) {
+	defer ev.Done()
+	w.log.Warn("this node is going away", "reason", ev.Reason, "deadline", ev.Deadline)
+	w.mu.Lock()
+	w.interrupted = ev.Reason
+	already := w.decommissioned
+	w.mu.Unlock()
+	if !already {
+		if err := w.decommission(); err != nil {
+			w.log.Warn("decommission on interruption", "err", err)
+		}
+	}
+	w.master.Register(ctx, w.registration())
+	until := ev.Deadline.Add(-10 * time.Second)
+	for {
+		w.refresh(ctx)
+		w.mu.Lock()
+		left := w.executors
+		w.mu.Unlock()
+		if left == 0 || !w.deps.Now().Before(until) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // driverIDRe keeps a driver id from naming a path outside the work dir.

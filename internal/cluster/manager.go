@@ -134,7 +134,22 @@ func (m *Manager) connect(ctx context.Context, ref Ref) (*agentapi.Client, *prov
 	if err != nil {
 		return nil, c, fmt.Errorf("read the secret of %s: %w", ref.Name, err)
 	}
-	return &agentapi.Client{BaseURL: c.Agent, Token: secret}, c, nil
+	client, err := agentClient(ctx, p, ref.Name, c.Agent, secret)
+	return client, c, err
+}
+
+// agentClient is a client for a cluster's agent, over the provider's transport when it has one
+// (TLS with the cluster's own certificate).
+func agentClient(ctx context.Context, p provider.Provider, name, url, token string) (*agentapi.Client, error) {
+	c := &agentapi.Client{BaseURL: url, Token: token}
+	if t, ok := p.(provider.AgentTransport); ok {
+		h, err := t.AgentHTTPClient(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("the agents of %s: %w", name, err)
+		}
+		c.HTTP = h
+	}
+	return c, nil
 }
 
 // notFound builds the error for a missing cluster and brings the state's cache up to date.
@@ -209,7 +224,7 @@ func (m *Manager) Create(ctx context.Context, c *spec.Cluster, opts CreateOption
 	}
 
 	var dist *spark.Distribution
-	if p.Capabilities().LocalSpark {
+	if caps := p.Capabilities(); caps.LocalSpark || caps.ShipsSpark {
 		pr.Start(fmt.Sprintf("Finding Spark %s", c.Spark.Version))
 		if dist, err = m.Spark(ctx, c); err != nil {
 			pr.Fail("No Spark")
@@ -255,7 +270,11 @@ func (m *Manager) Create(ctx context.Context, c *spec.Cluster, opts CreateOption
 		pr.Fail("Create failed")
 		return nil, rollback(fmt.Errorf("create %s: %w", c.Name, err))
 	}
-	client := &agentapi.Client{BaseURL: pc.Agent, Token: secret}
+	client, err := agentClient(ctx, p, c.Name, pc.Agent, secret)
+	if err != nil {
+		pr.Fail("Create failed")
+		return nil, rollback(err)
+	}
 	st, err := m.waitReady(ctx, client, c.Workers.Count)
 	if err != nil {
 		pr.Fail("The cluster did not come up")

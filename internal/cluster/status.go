@@ -52,8 +52,12 @@ func (m *Manager) Status(ctx context.Context, ref Ref) (*Status, error) {
 	st := &Status{Name: pc.Name, Provider: pc.Provider, Spec: pc.Spec, CreatedAt: pc.CreatedAt, Nodes: pc.Nodes}
 	if pc.Agent != "" {
 		secret, err := p.Secret(ctx, ref.Name)
+		var client *agentapi.Client
 		if err == nil {
-			st.Agent, err = (&agentapi.Client{BaseURL: pc.Agent, Token: secret}).Status(ctx)
+			client, err = agentClient(ctx, p, ref.Name, pc.Agent, secret)
+		}
+		if err == nil {
+			st.Agent, err = client.Status(ctx)
 		}
 		if err != nil {
 			st.AgentError = err.Error()

@@ -387,3 +387,11 @@ func lockFile(ctx context.Context, path string) (func(), error) {
 		}
 	}
 }
+
+// Unpack extracts a release tarball into dir (replacing it), as Resolve does with downloads.
+func Unpack(tarball, dir string) error {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return err
+	}
+	return unpack(tarball, filepath.Dir(dir), dir)
+}

@@ -4,6 +4,9 @@
 package agentapi
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"time"
 
 	"github.com/sparkplane/sparkplane/internal/spec"
@@ -37,6 +40,39 @@ type Config struct {
 	EventLogDir string `json:"eventLogDir,omitempty"` // Spark event logs
 	// Worker only: the master's agent, which tells the worker where the Spark master is.
 	MasterAgent string `json:"masterAgent,omitempty"`
+
+	// TLS, when set, makes the API HTTPS with this certificate and key; agents trust exactly
+	// this certificate when they call each other.
+	TLS *TLSFiles `json:"tls,omitempty"`
+}
+
+// TLSFiles are a PEM certificate and key.
+type TLSFiles struct {
+	Cert string `json:"cert"`
+	Key  string `json:"key"`
+}
+
+// TLSServerName is the name in every cluster's agent certificate; clients check it rather than
+// an address, since nodes come and go with new addresses.
+const TLSServerName = "sparkplane-agent"
+
+// ClientTLS trusts exactly the certificate in certPEM, under TLSServerName.
+func ClientTLS(certPEM []byte) (*tls.Config, error) {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(certPEM) {
+		return nil, errors.New("the cluster's agent certificate is not PEM")
+	}
+	return &tls.Config{RootCAs: pool, ServerName: TLSServerName, MinVersion: tls.VersionTLS12}, nil
+}
+
+// Interruption is notice that this node is going away (a spot interruption, a termination by
+// its group): the agent drains what it can, then calls Done.
+type Interruption struct {
+	Reason string // "spot-interruption", "terminating"
+	// Deadline is when the node goes regardless.
+	Deadline time.Time
+	// Done is called once the node is drained, or given up on.
+	Done func()
 }
 
 // Endpoint is what an agent writes next to its config once its API listens.
@@ -207,6 +243,8 @@ type Registration struct {
 	SparkID   string `json:"sparkId,omitempty"` // its Spark worker's id, once Spark registered it
 	Executors int    `json:"executors"`         // executors running on it
 	Daemon    Daemon `json:"daemon"`
+	// Interrupted says why the node is going away (spot-interruption, terminating), once it knows.
+	Interrupted string `json:"interrupted,omitempty"`
 }
 
 // RegistrationReply tells a worker agent where the Spark master is.

@@ -19,15 +19,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
-	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
-	"github.com/aws/aws-sdk-go-v2/service/iam"
-	"github.com/aws/aws-sdk-go-v2/service/route53"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	sparkaws "github.com/sparkplane/sparkplane/internal/provider/aws"
 	"github.com/sparkplane/sparkplane/internal/testutil"
 )
 
@@ -132,105 +125,19 @@ func Terraform(t testing.TB) string {
 	return bin
 }
 
-// Remains lists what AWS still has of a cluster, by its sparkplane/cluster tag (and, for what
-// cannot carry it, by name): live instances, volumes, network pieces, security groups, launch
-// templates, groups, roles and profiles, buckets, zones, alarms and SSM parameters. Terminated
-// instances do not count: AWS shows them for a while after they are gone.
+// Remains lists what AWS still has of a cluster (see aws.Remains), with its CloudWatch alarms.
 func Remains(ctx context.Context, t testing.TB, cfg aws.Config, cluster string) []string {
 	t.Helper()
-	var left []string
-	add := func(kind, id string) { left = append(left, kind+" "+id) }
-	tagFilter := []ec2types.Filter{{Name: aws.String("tag:sparkplane/cluster"), Values: []string{cluster}}}
-	e2 := ec2.NewFromConfig(cfg)
-	check := func(err error) {
-		if err != nil {
-			t.Fatalf("list what remains: %v", err)
-		}
-	}
-	insts, err := e2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: tagFilter})
-	check(err)
-	for _, r := range insts.Reservations {
-		for _, in := range r.Instances {
-			if in.State.Name != ec2types.InstanceStateNameTerminated {
-				add("instance", aws.ToString(in.InstanceId)+" ("+string(in.State.Name)+")")
-			}
-		}
-	}
-	vols, err := e2.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{Filters: tagFilter})
-	check(err)
-	for _, v := range vols.Volumes {
-		add("volume", aws.ToString(v.VolumeId))
-	}
-	vpcs, err := e2.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{Filters: tagFilter})
-	check(err)
-	for _, v := range vpcs.Vpcs {
-		add("vpc", aws.ToString(v.VpcId))
-	}
-	subnets, err := e2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{Filters: tagFilter})
-	check(err)
-	for _, s := range subnets.Subnets {
-		add("subnet", aws.ToString(s.SubnetId))
-	}
-	sgs, err := e2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: tagFilter})
-	check(err)
-	for _, g := range sgs.SecurityGroups {
-		add("security group", aws.ToString(g.GroupId))
-	}
-	lts, err := e2.DescribeLaunchTemplates(ctx, &ec2.DescribeLaunchTemplatesInput{Filters: tagFilter})
-	check(err)
-	for _, l := range lts.LaunchTemplates {
-		add("launch template", aws.ToString(l.LaunchTemplateId))
-	}
-	igws, err := e2.DescribeInternetGateways(ctx, &ec2.DescribeInternetGatewaysInput{Filters: tagFilter})
-	check(err)
-	for _, g := range igws.InternetGateways {
-		add("internet gateway", aws.ToString(g.InternetGatewayId))
-	}
-	groups, err := autoscaling.NewFromConfig(cfg).DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{
-		Filters: []astypes.Filter{{Name: aws.String("tag:sparkplane/cluster"), Values: []string{cluster}}}})
-	check(err)
-	for _, g := range groups.AutoScalingGroups {
-		add("autoscaling group", aws.ToString(g.AutoScalingGroupName))
-	}
-	im := iam.NewFromConfig(cfg)
-	roles, err := im.ListRoles(ctx, &iam.ListRolesInput{})
-	check(err)
-	for _, r := range roles.Roles {
-		if strings.HasPrefix(aws.ToString(r.RoleName), "sparkplane-"+cluster+"-") {
-			add("role", aws.ToString(r.RoleName))
-		}
-	}
-	profiles, err := im.ListInstanceProfiles(ctx, &iam.ListInstanceProfilesInput{})
-	check(err)
-	for _, p := range profiles.InstanceProfiles {
-		if strings.HasPrefix(aws.ToString(p.InstanceProfileName), "sparkplane-"+cluster+"-") {
-			add("instance profile", aws.ToString(p.InstanceProfileName))
-		}
-	}
-	s := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
-	buckets, err := s.ListBuckets(ctx, &s3.ListBucketsInput{})
-	check(err)
-	for _, b := range buckets.Buckets {
-		if strings.HasPrefix(aws.ToString(b.Name), "sparkplane-"+cluster+"-") {
-			add("bucket", aws.ToString(b.Name))
-		}
-	}
-	zones, err := route53.NewFromConfig(cfg).ListHostedZones(ctx, &route53.ListHostedZonesInput{})
-	check(err)
-	for _, z := range zones.HostedZones {
-		if strings.TrimSuffix(aws.ToString(z.Name), ".") == cluster+".sparkplane.internal" {
-			add("hosted zone", aws.ToString(z.Id))
-		}
+	left, err := sparkaws.Remains(ctx, cfg, cluster)
+	if err != nil {
+		t.Fatalf("list what remains: %v", err)
 	}
 	alarms, err := Alarms(ctx, aws.ToString(cfg.BaseEndpoint), "sparkplane-"+cluster+"-")
-	check(err)
-	for _, a := range alarms {
-		add("alarm", a.AlarmName)
+	if err != nil {
+		t.Fatalf("list what remains: %v", err)
 	}
-	params, err := ssm.NewFromConfig(cfg).GetParametersByPath(ctx, &ssm.GetParametersByPathInput{Path: aws.String("/sparkplane/" + cluster), Recursive: aws.Bool(true)})
-	check(err)
-	for _, p := range params.Parameters {
-		add("parameter", aws.ToString(p.Name))
+	for _, a := range alarms {
+		left = append(left, "alarm "+a.AlarmName)
 	}
 	return left
 }

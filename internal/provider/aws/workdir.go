@@ -1,0 +1,222 @@
+package aws
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/terraform-exec/tfexec"
+
+	"github.com/sparkplane/sparkplane/internal/fsutil"
+	"github.com/sparkplane/sparkplane/internal/provider"
+	"github.com/sparkplane/sparkplane/internal/spec"
+	"github.com/sparkplane/sparkplane/terraform"
+)
+
+// record is what the working directory remembers of a cluster (cluster.json).
+type record struct {
+	Spec          spec.Cluster `json:"spec"`
+	CreatedAt     time.Time    `json:"createdAt"`
+	Region        string       `json:"region"`
+	Bucket        string       `json:"bucket"`
+	CreatedBucket bool         `json:"createdBucket"` // sparkplane made the bucket and removes it
+	Arch          string       `json:"arch"`          // "amd64" or "arm64", of the binary uploaded
+}
+
+func (p *Provider) dir(name string) string { return filepath.Join(p.opts.Root, "aws", name) }
+
+func (p *Provider) readRecord(name string) (*record, error) {
+	b, err := os.ReadFile(filepath.Join(p.dir(name), "cluster.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, provider.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	var r record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(p.dir(name), "cluster.json"), err)
+	}
+	return &r, nil
+}
+
+func (p *Provider) writeRecord(r *record) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return fsutil.WriteFileAtomic(filepath.Join(p.dir(r.Spec.Name), "cluster.json"), b, 0o600)
+}
+
+// root is the root module for a cluster.
+func (p *Provider) root(r *record, endpoint string) (Root, error) {
+	inputs, err := Inputs(&r.Spec, r.Bucket)
+	if err != nil {
+		return Root{}, err
+	}
+	return Root{Source: "./module", Region: r.Region, Endpoint: endpoint, Inputs: inputs,
+		DefaultTags: map[string]string{"sparkplane/cluster": r.Spec.Name}}, nil
+}
+
+// prepare writes a working directory (the module, the root module) and initialises Terraform in
+// it.
+func (p *Provider) prepare(ctx context.Context, dir string, root Root, log io.Writer) (*tfexec.Terraform, error) {
+	if err := os.RemoveAll(filepath.Join(dir, "module")); err != nil {
+		return nil, err
+	}
+	if err := terraform.Write(terraform.AWS(), filepath.Join(dir, "module")); err != nil {
+		return nil, err
+	}
+	b, err := root.JSON()
+	if err != nil {
+		return nil, err
+	}
+	if err := fsutil.WriteFileAtomic(filepath.Join(dir, "main.tf.json"), b, 0o644); err != nil {
+		return nil, err
+	}
+	tf, err := tfexec.NewTerraform(dir, p.opts.Terraform)
+	if err != nil {
+		return nil, fmt.Errorf("terraform: %w (install Terraform 1.5 or later, https://developer.hashicorp.com/terraform/install)", err)
+	}
+	if p.opts.PluginCache != "" {
+		if err := os.MkdirAll(p.opts.PluginCache, 0o755); err != nil {
+			return nil, err
+		}
+		env := map[string]string{}
+		for _, kv := range os.Environ() {
+			k, v, _ := strings.Cut(kv, "=")
+			if !strings.HasPrefix(k, "TF_") || k == "TF_CLI_CONFIG_FILE" || k == "TF_DATA_DIR" {
+				env[k] = v
+			}
+		}
+		env["TF_PLUGIN_CACHE_DIR"] = p.opts.PluginCache
+		if err := tf.SetEnv(env); err != nil {
+			return nil, err
+		}
+	}
+	tf.SetStdout(log)
+	tf.SetStderr(log)
+	if err := tf.Init(ctx, tfexec.Upgrade(false)); err != nil {
+		return nil, fmt.Errorf("terraform init: %w", tfError(err))
+	}
+	return tf, nil
+}
+
+// logFile is the working directory's terraform.log, appended to.
+func logFile(dir string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	return os.OpenFile(filepath.Join(dir, "terraform.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+}
+
+// tfError keeps the useful part of a Terraform failure: its "Error:" paragraphs.
+func tfError(err error) error {
+	msg := err.Error()
+	var keep []string
+	for _, para := range strings.Split(msg, "\n\n") {
+		if strings.Contains(para, "Error:") {
+			keep = append(keep, strings.TrimSpace(para))
+		}
+	}
+	if len(keep) == 0 {
+		return err
+	}
+	return errors.New(strings.Join(keep, "\n"))
+}
+
+// progressWriter turns Terraform's machine-readable log (-json) into progress lines, keeps the
+// diagnostics for the error, and counts what was done.
+type progressWriter struct {
+	progress    func(string)
+	verb        string // "created", "destroyed"
+	done, total int
+	errors      []string
+	rest        []byte
+	important   func(addr string) bool
+}
+
+func (w *progressWriter) Write(b []byte) (int, error) {
+	w.rest = append(w.rest, b...)
+	for {
+		i := bytes.IndexByte(w.rest, '\n')
+		if i < 0 {
+			break // a partial last line waits for the rest
+		}
+		w.line(w.rest[:i])
+		w.rest = w.rest[i+1:]
+	}
+	return len(b), nil
+}
+
+func (w *progressWriter) line(line []byte) {
+	var m struct {
+		Type       string `json:"type"`
+		Diagnostic struct {
+			Severity string `json:"severity"`
+			Summary  string `json:"summary"`
+			Detail   string `json:"detail"`
+			Address  string `json:"address"`
+		} `json:"diagnostic"`
+		Hook struct {
+			Resource struct {
+				Addr string `json:"addr"`
+			} `json:"resource"`
+			Elapsed float64 `json:"elapsed_seconds"`
+		} `json:"hook"`
+		Changes struct {
+			Add, Remove int
+		} `json:"changes"`
+	}
+	if json.Unmarshal(line, &m) != nil {
+		return
+	}
+	switch m.Type {
+	case "change_summary":
+		if w.total == 0 {
+			w.total = m.Changes.Add + m.Changes.Remove
+		}
+	case "apply_complete":
+		w.done++
+		addr := strings.TrimPrefix(m.Hook.Resource.Addr, "module.cluster.")
+		if w.progress != nil && (w.important == nil || w.important(addr)) {
+			w.progress(fmt.Sprintf("%s %s (%d/%d, %.0fs)", w.verb, addr, w.done, max(w.total, w.done), m.Hook.Elapsed))
+		}
+	case "diagnostic":
+		if m.Diagnostic.Severity == "error" {
+			msg := m.Diagnostic.Summary
+			if m.Diagnostic.Detail != "" {
+				msg += ": " + m.Diagnostic.Detail
+			}
+			if m.Diagnostic.Address != "" {
+				msg = strings.TrimPrefix(m.Diagnostic.Address, "module.cluster.") + ": " + msg
+			}
+			w.errors = append(w.errors, msg)
+		}
+	}
+}
+
+// err is Terraform's own account of a failed run, or err itself.
+func (w *progressWriter) err(err error) error {
+	if len(w.errors) > 0 {
+		return errors.New(strings.Join(w.errors, "; "))
+	}
+	return tfError(err)
+}
+
+// importantResource says which resources are worth a progress line.
+func importantResource(addr string) bool {
+	for _, k := range []string{"aws_vpc.", "aws_instance.", "aws_autoscaling_group.", "aws_route53_zone.", "aws_s3_bucket.this", "aws_iam_role.node"} {
+		if strings.HasPrefix(addr, k) {
+			return true
+		}
+	}
+	return false
+}
