@@ -33,7 +33,8 @@ import (
 // the master's JSON), Python applications in client mode (the driver is a spark-submit process of
 // this agent, followed by its exit status).
 type jobs struct {
-	m *master
+	m     *master
+	files *files // serves uploads to the workers when they share no filesystem
 
 	mu   sync.Mutex
 	live map[string]*liveJob
@@ -49,7 +50,9 @@ type liveJob struct {
 	missingSince time.Time
 }
 
-func newJobs(m *master) *jobs { return &jobs{m: m, live: map[string]*liveJob{}} }
+func newJobs(m *master) *jobs {
+	return &jobs{m: m, live: map[string]*liveJob{}, files: newFiles(m.cfg.Listen, m.cfg.Host)}
+}
 
 // uploadLimit bounds one submission's files.
 const uploadLimit = 4 << 30
@@ -64,6 +67,7 @@ func (j *jobs) run(ctx context.Context) {
 	<-ctx.Done()
 	j.endAll(state.JobLost, "the master's agent stopped before the job ended")
 	j.wg.Wait()
+	j.files.close()
 }
 
 // active counts jobs that have not ended.
@@ -130,6 +134,7 @@ func (j *jobs) update(id string, fn func(*state.Job)) {
 	j.m.jobMetrics.changed(before, job)
 	j.save(job)
 	if state.JobDone(job.State) {
+		j.files.withdraw(id)
 		j.m.event("job", fmt.Sprintf("job %s (%s) %s%s", job.ID, job.Name, strings.ToLower(job.State), suffix(job.Message)))
 	}
 }
@@ -417,19 +422,43 @@ func (j *jobs) launch(id string, git *agentapi.Git, sub spark.Submission) {
 		j.runClient(id, sub)
 		return
 	}
-	if isLocalPath(sub.Resource) {
-		p, err := j.m.provider()
-		if err != nil || !p.Capabilities().SharedFilesystem {
-			j.fail(id, "this provider cannot yet ship a local application to the workers; give it as a URL")
-			return
-		}
-		sub.Resource = "file://" + sub.Resource
+	if err := j.ship(id, &sub); err != nil {
+		j.fail(id, err.Error())
+		return
 	}
 	if j.m.cfg.Spec.Spark.Submit == spec.SubmitREST {
 		j.submitREST(id, sub)
 		return
 	}
 	j.submitCluster(id, sub)
+}
+
+// ship makes a cluster-mode job's local files reachable from the worker its driver runs on:
+// where the nodes share a filesystem the application is a file:// URL; otherwise the application,
+// --jars and --files become URLs of the master's file server.
+func (j *jobs) ship(id string, sub *spark.Submission) error {
+	p, err := j.m.provider()
+	if err == nil && p.Capabilities().SharedFilesystem {
+		if isLocalPath(sub.Resource) {
+			sub.Resource = "file://" + sub.Resource
+		}
+		return nil
+	}
+	resource := []string{sub.Resource}
+	for _, list := range [][]string{resource, sub.Jars, sub.Files} {
+		for i, path := range list {
+			if !isLocalPath(path) {
+				continue
+			}
+			urls, err := j.files.publish(id, j.dir(id), path)
+			if err != nil {
+				return err
+			}
+			list[i] = urls[0]
+		}
+	}
+	sub.Resource = resource[0]
+	return nil
 }
 
 func isLocalPath(s string) bool {

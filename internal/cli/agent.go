@@ -6,19 +6,48 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sparkplane/sparkplane/internal/agent"
+	"github.com/sparkplane/sparkplane/internal/agent/agentapi"
+	"github.com/sparkplane/sparkplane/internal/provider"
+	"github.com/sparkplane/sparkplane/internal/provider/aws"
 )
 
 func newAgentCmd(f *Factory) *cobra.Command {
-	var configPath string
+	var configPath, ec2Path string
 	cmd := &cobra.Command{
-		Use:   "agent --config FILE",
+		Use:   "agent --config FILE | --ec2 NODE.JSON",
 		Short: "Run the node agent (started by providers on every node)",
-		Long: `Run the agent of one cluster node. Providers start it on every node with a config file they
-write; you do not run it by hand. The agent supervises the node's Spark daemon and serves an API
-authenticated by the cluster's token. On the master it also submits and tracks jobs, adds and
-removes workers, and destroys the cluster when its lifetime ends.`,
+		Long: `Run the agent of one cluster node. Providers start it on every node; you do not run it by
+hand. The agent supervises the node's Spark daemon and serves an API authenticated by the
+cluster's token. On the master it also submits and tracks jobs, adds and removes workers, and
+ends the cluster when its lifetime ends.
+
+--config FILE: an agent configuration written by a provider (local clusters).
+--ec2 FILE: an EC2 instance's node.json, written by the AWS module's user-data: the agent
+fetches the cluster's secret from SSM and Spark from S3, serves TLS, and on workers watches
+IMDSv2 for spot interruptions and terminations.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if (configPath == "") == (ec2Path == "") {
+				return usagef("give either --config or --ec2")
+			}
+			if ec2Path != "" {
+				log := slog.New(slog.NewTextHandler(f.IO.ErrOut, nil))
+				node, err := aws.Bootstrap(ctx, ec2Path, log)
+				if err != nil {
+					return err
+				}
+				log = log.With("cluster", node.Config.Cluster)
+				go node.Run(ctx)
+				if node.Config.Role != agentapi.RoleMaster && node.Config.Role != agentapi.RoleWorker {
+					log.Info("gateway ready: sparkplane and Spark are installed", "spark", node.Config.SparkHome)
+					<-ctx.Done()
+					return nil
+				}
+				providers := provider.NewRegistry()
+				providers.Register(aws.Name, func() (provider.Provider, error) { return node.Provider, nil })
+				return agent.Run(ctx, node.Config, agent.Deps{Providers: providers, Log: log, Started: node.Publish, Interruptions: node.Interruptions})
+			}
 			cfg, err := agent.LoadConfig(configPath)
 			if err != nil {
 				return err
@@ -28,10 +57,10 @@ removes workers, and destroys the cluster when its lifetime ends.`,
 				return err
 			}
 			log := slog.New(slog.NewTextHandler(f.IO.ErrOut, nil)).With("cluster", cfg.Cluster)
-			return agent.Run(cmd.Context(), cfg, agent.Deps{Providers: providers, Log: log})
+			return agent.Run(ctx, cfg, agent.Deps{Providers: providers, Log: log})
 		},
 	}
 	cmd.Flags().StringVar(&configPath, "config", "", "the agent's config file")
-	cmd.MarkFlagRequired("config")
+	cmd.Flags().StringVar(&ec2Path, "ec2", "", "an EC2 node's node.json")
 	return cmd
 }

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/sparkplane/sparkplane/internal/provider"
+	"github.com/sparkplane/sparkplane/internal/provider/aws"
 	"github.com/sparkplane/sparkplane/internal/provider/local"
 	"github.com/sparkplane/sparkplane/internal/state"
 )
@@ -106,6 +107,14 @@ func (f *Factory) Providers() (*provider.Registry, error) {
 	r := provider.NewRegistry()
 	r.Register(local.Name, func() (provider.Provider, error) {
 		return local.New(local.Options{Root: home, AgentBinary: self, StateDB: statePath}), nil
+	})
+	r.Register(aws.Name, func() (provider.Provider, error) {
+		cache, err := f.CacheDir()
+		if err != nil {
+			return nil, err
+		}
+		return aws.New(aws.Options{Root: home, PluginCache: f.Getenv("TF_PLUGIN_CACHE_DIR"), Terraform: f.Getenv("SPARKPLANE_TERRAFORM"),
+			DefaultPluginCache: filepath.Join(cache, "terraform-plugins")}), nil
 	})
 	return r, nil
 }

@@ -61,6 +61,7 @@ data "aws_iam_policy_document" "node" {
     sid = "ScaleOwnGroup"
     actions = [
       "autoscaling:SetDesiredCapacity",
+      "autoscaling:UpdateAutoScalingGroup",
       "autoscaling:TerminateInstanceInAutoScalingGroup",
       "autoscaling:CompleteLifecycleAction",
       "autoscaling:RecordLifecycleActionHeartbeat",
@@ -73,6 +74,28 @@ data "aws_iam_policy_document" "node" {
       values   = [var.name]
     }
   }
+}
+
+# The master ends its own cluster's instances when lifetime.idleTimeout or lifetime.maxAge is
+# reached (the rest, which costs nothing while idle, goes with sparkplane destroy).
+data "aws_iam_policy_document" "stop" {
+  statement {
+    sid       = "StopOwnInstances"
+    actions   = ["ec2:TerminateInstances", "ec2:StopInstances"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "ec2:ResourceTag/sparkplane/cluster"
+      values   = [var.name]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "stop" {
+  name   = "sparkplane-stop"
+  role   = aws_iam_role.node.id
+  policy = data.aws_iam_policy_document.stop.json
 }
 
 resource "aws_iam_role_policy" "node" {

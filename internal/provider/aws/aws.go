@@ -21,7 +21,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -45,8 +44,9 @@ type Options struct {
 	// Terraform is the terraform binary (default: terraform on PATH).
 	Terraform string
 	// PluginCache is Terraform's plugin cache, shared by every cluster's working directory
-	// (default: TF_PLUGIN_CACHE_DIR, else none).
-	PluginCache string
+	// (default: TF_PLUGIN_CACHE_DIR, else DefaultPluginCache).
+	PluginCache        string
+	DefaultPluginCache string
 	// Binary returns the sparkplane binary for linux and an architecture ("amd64", "arm64"), to
 	// upload for the nodes (default: this executable when it is that, else
 	// sparkplane-linux-ARCH next to it).
@@ -58,6 +58,9 @@ type Options struct {
 	AgentWait time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// InCluster, on a node, is the cluster the provider acts for from inside: no working
+	// directory, no Terraform; the group and the instances only.
+	InCluster *record
 }
 
 // Provider makes clusters on AWS.
@@ -77,6 +80,9 @@ func New(o Options) *Provider {
 	}
 	if o.PluginCache == "" {
 		o.PluginCache = os.Getenv("TF_PLUGIN_CACHE_DIR")
+	}
+	if o.PluginCache == "" {
+		o.PluginCache = o.DefaultPluginCache
 	}
 	if o.Binary == nil {
 		o.Binary = defaultBinary
@@ -155,9 +161,6 @@ func (p *Provider) awsConfig(ctx context.Context, c *spec.Cluster) (aws.Config, 
 	}
 	return cfg, nil
 }
-
-// httpClient is what the provider's own HTTP calls use.
-var httpClient = &http.Client{Timeout: 30 * time.Second}
 
 // validate checks what the spec must say for AWS.
 func validate(c *spec.Cluster) error {

@@ -2,7 +2,6 @@ package aws
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/hashicorp/terraform-exec/tfexec"
 
@@ -238,6 +240,9 @@ type SpecDoc struct {
 // (keeping Spark's event logs in a bucket of the user's) or the bucket sparkplane made, and the
 // working directory, then checks by tag that nothing remains. It succeeds when nothing is there.
 func (p *Provider) Destroy(ctx context.Context, name string) error {
+	if p.opts.InCluster != nil {
+		return p.stopFromInside(ctx, name)
+	}
 	r, err := p.readRecord(name)
 	if errors.Is(err, provider.ErrNotFound) {
 		return nil
@@ -297,4 +302,47 @@ func (p *Provider) Destroy(ctx context.Context, name string) error {
 	return os.RemoveAll(dir)
 }
 
-func recordJSON(r *record) string { b, _ := json.Marshal(r); return string(b) }
+// Stopped is what a master that ended its cluster's instances leaves in stopped.json.
+type Stopped struct {
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason"`
+}
+
+// stopFromInside is Destroy as the master's agent does it when the cluster's lifetime ends: it
+// has no Terraform, so it ends what costs money (the workers, through the group; then its own
+// instance) and leaves the rest, free while idle, for sparkplane destroy.
+func (p *Provider) stopFromInside(ctx context.Context, name string) error {
+	r, err := p.readRecord(name)
+	if err != nil {
+		return err
+	}
+	cfg, err := p.awsConfig(ctx, &r.Spec)
+	if err != nil {
+		return err
+	}
+	group := GroupName(name)
+	if _, err := autoscaling.NewFromConfig(cfg).UpdateAutoScalingGroup(ctx, &autoscaling.UpdateAutoScalingGroupInput{
+		AutoScalingGroupName: aws.String(group), MinSize: aws.Int32(0), DesiredCapacity: aws.Int32(0)}); err != nil {
+		return fmt.Errorf("scale %s to 0: %w", group, err)
+	}
+	a := &artifacts{s3: newS3(cfg), bucket: r.Bucket, prefix: Prefix(&r.Spec)}
+	if err := a.put(ctx, keyStopped, jsonBody(Stopped{At: p.opts.Now().UTC(), Reason: "its lifetime ended"})); err != nil {
+		return err
+	}
+	nodes, masterID, err := describeNodes(ctx, newEC2(cfg), name)
+	if err != nil {
+		return err
+	}
+	var ids []string
+	for _, n := range nodes {
+		if n.Role != "worker" && n.State != provider.NodeStopped {
+			id := strings.Fields(n.Detail)[0]
+			if id != masterID {
+				ids = append(ids, id) // the gateway
+			}
+		}
+	}
+	ids = append(ids, masterID) // this instance, last
+	_, err = newEC2(cfg).TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids})
+	return err
+}

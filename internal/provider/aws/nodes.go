@@ -269,3 +269,23 @@ func removeFromGroup(ctx context.Context, client *autoscaling.Client, group stri
 		}
 	}
 }
+
+// completeTermination lets the group finish terminating an instance held by the decommission
+// hook.
+func (p *Provider) completeTermination(ctx context.Context, cluster, instanceID string) error {
+	r, err := p.readRecord(cluster)
+	if err != nil {
+		return err
+	}
+	cfg, err := p.awsConfig(ctx, &r.Spec)
+	if err != nil {
+		return err
+	}
+	_, err = autoscaling.NewFromConfig(cfg).CompleteLifecycleAction(ctx, &autoscaling.CompleteLifecycleActionInput{
+		AutoScalingGroupName: aws.String(GroupName(cluster)), LifecycleHookName: aws.String(HookName),
+		InstanceId: aws.String(instanceID), LifecycleActionResult: aws.String("CONTINUE")})
+	return err
+}
+
+// HookName is the workers' termination hook in the module.
+const HookName = "sparkplane-decommission"

@@ -33,6 +33,12 @@ type record struct {
 func (p *Provider) dir(name string) string { return filepath.Join(p.opts.Root, "aws", name) }
 
 func (p *Provider) readRecord(name string) (*record, error) {
+	if r := p.opts.InCluster; r != nil {
+		if r.Spec.Name != name {
+			return nil, provider.ErrNotFound
+		}
+		return r, nil
+	}
 	b, err := os.ReadFile(filepath.Join(p.dir(name), "cluster.json"))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, provider.ErrNotFound

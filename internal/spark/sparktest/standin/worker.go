@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -291,7 +292,20 @@ func (w *Worker) runDriver(ctx context.Context, id string, desc driverDesc) {
 	conf = sparkConf(envFunc(env), conf)
 	// sparkConf read SPARK_CONF_DIR of the submitter's environment; it is the same machine here.
 	state, exc := "FINISHED", ""
-	prog := loadProgram(desc.Resource, desc.Args)
+	// DriverRunner.downloadUserJar: a remote jar is fetched into the driver's directory first;
+	// when that fails the driver ends in ERROR.
+	resource, err := fetchResource(ctx, desc.Resource, dir)
+	if err != nil {
+		logf("WARN Worker: Driver %s failed to download %s: %v", id, desc.Resource, err)
+		w.mu.Lock()
+		delete(w.drivers, id)
+		w.mu.Unlock()
+		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		w.rpc.call(rctx, "/driver-state", map[string]string{"ID": id, "State": "ERROR", "Exception": err.Error()}, nil)
+		return
+	}
+	prog := loadProgram(resource, desc.Args)
 	d := &driverProcess{conf: conf, env: env, rpc: &rpcClient{master: w.rpc.master, secret: env["_SPARK_AUTH_SECRET"], http: w.rpc.http},
 		stdout: stdout, stderr: stderr, prog: prog, name: firstNonEmpty(conf["spark.app.name"], desc.MainClass)}
 	if err := d.run(ctx); err != nil {
@@ -381,4 +395,35 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
+}
+
+// fetchResource is Utils.fetchFile for the schemes a driver's jar may have here: http and https
+// URLs are downloaded into dir; anything else is read where it is.
+func fetchResource(ctx context.Context, resource, dir string) (string, error) {
+	u, err := url.Parse(resource)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return resource, nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, resource, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("server returned HTTP response code: %d for URL: %s", resp.StatusCode, resource)
+	}
+	path := filepath.Join(dir, filepath.Base(u.Path))
+	f, err := os.Create(path)
+	if err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return "", err
+	}
+	return path, f.Close()
 }

@@ -1,0 +1,224 @@
+package aws_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/sparkplane/sparkplane/internal/agent/agentapi"
+	"github.com/sparkplane/sparkplane/internal/cluster"
+	"github.com/sparkplane/sparkplane/internal/cluster/clustertest"
+	"github.com/sparkplane/sparkplane/internal/provider"
+	sparkaws "github.com/sparkplane/sparkplane/internal/provider/aws"
+	"github.com/sparkplane/sparkplane/internal/provider/aws/awstest"
+	"github.com/sparkplane/sparkplane/internal/spark"
+	"github.com/sparkplane/sparkplane/internal/spark/sparktest"
+	"github.com/sparkplane/sparkplane/internal/spec"
+	"github.com/sparkplane/sparkplane/internal/state"
+	"github.com/sparkplane/sparkplane/internal/testutil"
+)
+
+// env is a cluster manager whose aws provider works against moto, with every instance booted
+// into a local agent.
+type env struct {
+	m     *cluster.Manager
+	p     *sparkaws.Provider
+	moto  *awstest.Moto
+	root  string
+	rec   *clustertest.Recorder
+	store *state.Store
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	tf := awstest.Terraform(t)
+	moto := awstest.StartMoto(t)
+	bin := testutil.Build(t, "github.com/sparkplane/sparkplane/cmd/sparkplane")
+	root := t.TempDir()
+	store, err := state.Open(filepath.Join(root, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	cfg := moto.Config()
+	p := sparkaws.New(sparkaws.Options{Root: root, Terraform: tf, Binary: func(string) (string, error) { return bin, nil },
+		AWSConfig: func(context.Context, string) (aws.Config, error) { return cfg, nil }, AgentWait: 2 * time.Minute})
+	reg := provider.NewRegistry()
+	reg.Register(sparkaws.Name, func() (provider.Provider, error) { return p, nil })
+	home := sparktest.Home(t, "3.5.3")
+	rec := &clustertest.Recorder{}
+	m := &cluster.Manager{Providers: reg, Store: store, Progress: rec, ReadyTimeout: 2 * time.Minute, PollInterval: 200 * time.Millisecond,
+		Spark: func(context.Context, *spec.Cluster) (*spark.Distribution, error) { return spark.OpenHome(home) }}
+	// Terraform and the SDK find moto through the spec's aws.endpoint; the credentials come from
+	// the environment.
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	return &env{m: m, p: p, moto: moto, root: root, rec: rec, store: store}
+}
+
+func (e *env) spec(t *testing.T, name, extra string) *spec.Cluster {
+	return clustertest.Spec(t, fmt.Sprintf(`name: %s
+provider: aws
+aws: {region: %s, zones: 3, allowedCIDRs: [203.0.113.0/24], gateway: true, endpoint: %q}
+%s`, name, awstest.Region, e.moto.URL, extra))
+}
+
+// TestCreateAddRemoveDestroy is the whole life of an AWS cluster against moto: create (secrets in
+// SSM, artifacts in S3, the module applied, agents booted from the user-data), status, a job,
+// add and remove through the group, destroy, and nothing left.
+func TestCreateAddRemoveDestroy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("applies a whole cluster against moto")
+	}
+	e := newEnv(t)
+	ctx := context.Background()
+	boot := awstest.Boot(t, e.moto, testutil.Build(t, "github.com/sparkplane/sparkplane/cmd/sparkplane"), "life")
+	c := e.spec(t, "life", "workers: {count: 3, max: 6, spot: true, instanceTypes: [m5.xlarge, m5a.xlarge, m6i.xlarge]}\n")
+	ref := cluster.Ref{Name: "life", Provider: "aws"}
+	t.Cleanup(func() { e.m.Destroy(context.Background(), ref) })
+	st, err := e.m.Create(ctx, c, cluster.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create: %v\n%s\n%s", err, e.rec, boot.Logs())
+	}
+	if st.Agent.AliveWorkers() != 3 || !strings.HasPrefix(st.Agent.Master.URL, "spark://") {
+		t.Fatalf("after create: %+v\n%s", st.Agent, boot.Logs())
+	}
+	for _, want := range []string{"stored the cluster secret", "uploaded sparkplane and Spark 3.5.3", "created aws_autoscaling_group.workers", "terraform applied"} {
+		if !strings.Contains(e.rec.String(), want) {
+			t.Errorf("progress lacks %q:\n%s", want, e.rec)
+		}
+	}
+	cfg := e.moto.Config()
+
+	// The secret is a SecureString in SSM, and nowhere in Terraform's state or the user-data.
+	secret, err := e.p.Secret(ctx, "life")
+	if err != nil || len(secret) < 32 {
+		t.Fatalf("secret: %q %v", secret, err)
+	}
+	params, err := ssm.NewFromConfig(cfg).DescribeParameters(ctx, &ssm.DescribeParametersInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := map[string]ssmtypes.ParameterType{}
+	for _, p := range params.Parameters {
+		types[aws.ToString(p.Name)] = p.Type
+	}
+	for _, name := range []string{"/sparkplane/life/secret", "/sparkplane/life/tls-key"} {
+		if types[name] != ssmtypes.ParameterTypeSecureString {
+			t.Errorf("%s: type %q, want SecureString", name, types[name])
+		}
+	}
+	stateFile, err := os.ReadFile(filepath.Join(e.root, "aws", "life", "terraform.tfstate"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(stateFile, []byte(secret)) || bytes.Contains(stateFile, []byte("PRIVATE KEY")) {
+		t.Error("Terraform's state holds the cluster secret or the TLS key")
+	}
+	if !bytes.Contains(stateFile, []byte("user_data")) {
+		t.Error("no user_data in the state: the check above proves nothing")
+	}
+
+	// Status: every node from the provider, Spark's view from the master's agent over TLS.
+	st, err = e.m.Status(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roles := map[string]int{}
+	for _, n := range st.Nodes {
+		roles[n.Role]++
+	}
+	if roles["master"] != 1 || roles["gateway"] != 1 || roles["worker"] != 3 || st.State != cluster.StateRunning {
+		t.Errorf("status: %s, nodes %v\n%+v", st.State, roles, st.Nodes)
+	}
+	if !strings.HasPrefix(st.Agent.Master.UI, "http://127.0.0.1:") {
+		t.Errorf("master UI %q", st.Agent.Master.UI)
+	}
+
+	// A job, uploaded through the agent's TLS API.
+	job, err := e.m.Submit(ctx, ref, cluster.JobSpec{Application: clustertest.App(t, "etl.jar", "work=0.3"), Class: "com.example.Etl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j, err := e.m.Wait(ctx, ref, job.ID, cluster.WaitOptions{}); err != nil || j.State != state.JobFinished {
+		t.Fatalf("job: %+v %v\n%s", j, err, boot.Logs())
+	}
+
+	// add 2: the group grows, the new instances boot and join Spark.
+	as := autoscaling.NewFromConfig(cfg)
+	added, err := e.m.Add(ctx, ref, 2)
+	if err != nil || len(added) != 2 {
+		t.Fatalf("add: %v %v\n%s", added, err, boot.Logs())
+	}
+	if g := group(t, as, "life"); aws.ToInt32(g.DesiredCapacity) != 5 {
+		t.Errorf("desired capacity after add: %d", aws.ToInt32(g.DesiredCapacity))
+	}
+	waitAlive(t, e, ref, 5, boot)
+
+	// remove 1: drained in Spark by the master's agent, then terminated in the group.
+	removed, err := e.m.Remove(ctx, ref, agentapi.RemoveWorkersRequest{Count: 1})
+	if err != nil || len(removed) != 1 {
+		t.Fatalf("remove: %v %v\n%s", removed, err, boot.Logs())
+	}
+	if g := group(t, as, "life"); aws.ToInt32(g.DesiredCapacity) != 4 {
+		t.Errorf("desired capacity after remove: %d", aws.ToInt32(g.DesiredCapacity))
+	}
+	waitAlive(t, e, ref, 4, boot)
+
+	// destroy: nothing of the cluster remains.
+	if err := e.m.Destroy(ctx, ref); err != nil {
+		t.Fatalf("destroy: %v\n%s", err, e.rec)
+	}
+	if left := awstest.Remains(ctx, t, cfg, "life"); len(left) > 0 {
+		t.Errorf("after destroy: %v", left)
+	}
+	if _, err := os.Stat(filepath.Join(e.root, "aws", "life")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the working directory is still there: %v", err)
+	}
+	if _, err := e.m.Status(ctx, ref); !errors.Is(err, provider.ErrNotFound) {
+		t.Errorf("status after destroy: %v", err)
+	}
+	testutil.Eventually(t, time.Minute, "every agent stopped", func() error {
+		if r := boot.Running(); len(r) > 0 {
+			return fmt.Errorf("still running: %v", r)
+		}
+		return nil
+	})
+}
+
+func group(t *testing.T, as *autoscaling.Client, cluster string) *astypes.AutoScalingGroup {
+	t.Helper()
+	out, err := as.DescribeAutoScalingGroups(context.Background(), &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{sparkaws.GroupName(cluster)}})
+	if err != nil || len(out.AutoScalingGroups) != 1 {
+		t.Fatalf("group: %v %v", out, err)
+	}
+	return &out.AutoScalingGroups[0]
+}
+
+// waitAlive waits until Spark has exactly n ALIVE workers, each an instance of the provider.
+func waitAlive(t *testing.T, e *env, ref cluster.Ref, n int, boot *awstest.Booter) {
+	t.Helper()
+	testutil.Eventually(t, 2*time.Minute, fmt.Sprintf("%d workers alive", n), func() error {
+		st, err := e.m.Status(context.Background(), ref)
+		if err != nil {
+			return err
+		}
+		workers := len(st.Nodes) - 2 // the master and the gateway
+		if st.Agent == nil || st.Agent.AliveWorkers() != n || workers != n {
+			return fmt.Errorf("%d worker nodes, status %+v\n%s", workers, st.Agent, boot.Logs())
+		}
+		return nil
+	})
+}
