@@ -7,7 +7,10 @@
 // value came from (file:line:column, or the flag), the field path, and how to mend it.
 package spec
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Providers this build knows by name. Whether one can be used is the provider registry's answer.
 var Providers = []string{"local", "aws", "kubernetes", "nomad", "hosts"}
@@ -107,7 +110,23 @@ type AWS struct {
 	KeyName      string   `json:"keyName,omitempty"`
 	Gateway      bool     `json:"gateway,omitempty"`
 	Endpoint     string   `json:"endpoint,omitempty"`
+	State        State    `json:"state"`
 }
+
+// State is where Terraform keeps a cluster's state: locally (the default), or in S3 with
+// Terraform's S3 lockfile, so that a team shares it.
+type State struct {
+	Backend string `json:"backend"`
+	Bucket  string `json:"bucket,omitempty"`
+	Key     string `json:"key,omitempty"`
+	Region  string `json:"region,omitempty"`
+}
+
+// State backends.
+const (
+	StateLocal = "local"
+	StateS3    = "s3"
+)
 
 type Kubernetes struct {
 	Kubeconfig string `json:"kubeconfig,omitempty"`
@@ -136,13 +155,21 @@ type Origin struct {
 	pos  map[string]Pos
 }
 
-// Pos returns where the field at path was set, or the file alone when it was not set there.
+// Pos returns where the field at path was set; for a field the spec left out, where its nearest
+// enclosing block was set (the place to add it); else the file alone.
 func (o *Origin) Pos(path string) Pos {
 	if o == nil {
 		return Pos{}
 	}
-	if p, ok := o.pos[path]; ok {
-		return p
+	for p := path; p != ""; {
+		if pos, ok := o.pos[p]; ok {
+			return pos
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			break
+		}
+		p = p[:i]
 	}
 	return Pos{File: o.File}
 }

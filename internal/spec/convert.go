@@ -86,7 +86,11 @@ func (v *clusterV1) convert(o *Origin, fallbackName string) (*Cluster, ErrorList
 
 	if a := v.AWS; a != nil {
 		c.AWS = &AWS{Region: a.Region, Zones: intOr(a.Zones, defaultZones), AllowedCIDRs: a.AllowedCIDRs, VPCID: a.VPCID,
-			SubnetIDs: a.SubnetIDs, KeyName: a.KeyName, Gateway: boolOr(a.Gateway, false), Endpoint: a.Endpoint}
+			SubnetIDs: a.SubnetIDs, KeyName: a.KeyName, Gateway: boolOr(a.Gateway, false), Endpoint: a.Endpoint,
+			State: State{Backend: StateLocal}}
+		if st := a.State; st != nil {
+			c.AWS.State = State{Backend: or(st.Backend, StateLocal), Bucket: st.Bucket, Key: st.Key, Region: st.Region}
+		}
 	}
 	if k := v.Kubernetes; k != nil {
 		c.Kubernetes = &Kubernetes{Kubeconfig: k.Kubeconfig, Context: k.Context, Namespace: or(k.Namespace, defaultNamespace)}

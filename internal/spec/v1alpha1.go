@@ -90,6 +90,14 @@ type awsV1 struct {
 	KeyName      string   `yaml:"keyName" doc:"EC2 key pair for SSH; no SSH when empty"`
 	Gateway      *bool    `yaml:"gateway" doc:"add a gateway instance for client-mode work"`
 	Endpoint     string   `yaml:"endpoint" doc:"override AWS API endpoints (S3-compatible and test servers)"`
+	State        *stateV1 `yaml:"state" doc:"where Terraform keeps the cluster's state (default: local, in sparkplane's home)"`
+}
+
+type stateV1 struct {
+	Backend string `yaml:"backend" doc:"local or s3"`
+	Bucket  string `yaml:"bucket" doc:"S3 bucket for the state (backend s3)"`
+	Key     string `yaml:"key" doc:"object key of the state (default sparkplane/NAME/terraform.tfstate)"`
+	Region  string `yaml:"region" doc:"the state bucket's region (default the cluster's)"`
 }
 
 type kubernetesV1 struct {

@@ -198,6 +198,21 @@ func validateProviderBlocks(c *Cluster, add addFunc) {
 				add("aws.endpoint", "e.g. http://127.0.0.1:5000", "%q is not a URL", a.Endpoint)
 			}
 		}
+		switch st := a.State; st.Backend {
+		case StateLocal:
+			if st.Bucket != "" {
+				add("aws.state.bucket", "add backend: s3 to keep the state in this bucket", "a bucket for a local state")
+			}
+		case StateS3:
+			if st.Bucket == "" {
+				add("aws.state.bucket", "name an existing, versioned bucket, e.g. bucket: my-team-terraform-state", "backend s3 needs a bucket")
+			}
+			if st.Region != "" && !regionRe.MatchString(st.Region) {
+				add("aws.state.region", "e.g. eu-west-1", "%q is not an AWS region", st.Region)
+			}
+		default:
+			add("aws.state.backend", "use local or s3", "%q is not a state backend", st.Backend)
+		}
 	}
 	if k := c.Kubernetes; k != nil && !dnsRe.MatchString(k.Namespace) {
 		add("kubernetes.namespace", "use lower-case letters, digits and '-'", "%q is not a valid namespace", k.Namespace)

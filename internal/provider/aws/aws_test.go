@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
@@ -41,7 +44,7 @@ type env struct {
 	store *state.Store
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, options ...func(*sparkaws.Options)) *env {
 	t.Helper()
 	tf := awstest.Terraform(t)
 	moto := awstest.StartMoto(t)
@@ -53,8 +56,12 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(func() { store.Close() })
 	cfg := moto.Config()
-	p := sparkaws.New(sparkaws.Options{Root: root, Terraform: tf, Binary: func(string) (string, error) { return bin, nil },
-		AWSConfig: func(context.Context, string) (aws.Config, error) { return cfg, nil }, AgentWait: 2 * time.Minute})
+	opts := sparkaws.Options{Root: root, Terraform: tf, Binary: func(string) (string, error) { return bin, nil },
+		AWSConfig: func(context.Context, string) (aws.Config, error) { return cfg, nil }, AgentWait: 2 * time.Minute}
+	for _, o := range options {
+		o(&opts)
+	}
+	p := sparkaws.New(opts)
 	reg := provider.NewRegistry()
 	reg.Register(sparkaws.Name, func() (provider.Provider, error) { return p, nil })
 	home := sparktest.Home(t, "3.5.3")
@@ -68,11 +75,12 @@ func newEnv(t *testing.T) *env {
 	return &env{m: m, p: p, moto: moto, root: root, rec: rec, store: store}
 }
 
-func (e *env) spec(t *testing.T, name, extra string) *spec.Cluster {
+// spec is a cluster of the aws provider on moto; awsExtra goes into the aws block.
+func (e *env) spec(t *testing.T, name, awsExtra, extra string) *spec.Cluster {
 	return clustertest.Spec(t, fmt.Sprintf(`name: %s
 provider: aws
-aws: {region: %s, zones: 3, allowedCIDRs: [203.0.113.0/24], gateway: true, endpoint: %q}
-%s`, name, awstest.Region, e.moto.URL, extra))
+aws: {region: %s, zones: 3, allowedCIDRs: [203.0.113.0/24], gateway: true, endpoint: %q%s}
+%s`, name, awstest.Region, e.moto.URL, awsExtra, extra))
 }
 
 // TestCreateAddRemoveDestroy is the whole life of an AWS cluster against moto: create (secrets in
@@ -85,7 +93,14 @@ func TestCreateAddRemoveDestroy(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	boot := awstest.Boot(t, e.moto, testutil.Build(t, "github.com/sparkplane/sparkplane/cmd/sparkplane"), "life")
-	c := e.spec(t, "life", "workers: {count: 3, max: 6, spot: true, instanceTypes: [m5.xlarge, m5a.xlarge, m6i.xlarge]}\n")
+	// The state in S3, as a team keeps it, with Terraform's lock file.
+	cfg := e.moto.Config()
+	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("team-state"),
+		CreateBucketConfiguration: &s3types.CreateBucketConfiguration{LocationConstraint: s3types.BucketLocationConstraint(awstest.Region)}}); err != nil {
+		t.Fatal(err)
+	}
+	c := e.spec(t, "life", ", state: {backend: s3, bucket: team-state}", "workers: {count: 3, max: 6, spot: true, instanceTypes: [m5.xlarge, m5a.xlarge, m6i.xlarge]}\n")
 	ref := cluster.Ref{Name: "life", Provider: "aws"}
 	t.Cleanup(func() { e.m.Destroy(context.Background(), ref) })
 	st, err := e.m.Create(ctx, c, cluster.CreateOptions{})
@@ -100,7 +115,6 @@ func TestCreateAddRemoveDestroy(t *testing.T) {
 			t.Errorf("progress lacks %q:\n%s", want, e.rec)
 		}
 	}
-	cfg := e.moto.Config()
 
 	// The secret is a SecureString in SSM, and nowhere in Terraform's state or the user-data.
 	secret, err := e.p.Secret(ctx, "life")
@@ -120,10 +134,10 @@ func TestCreateAddRemoveDestroy(t *testing.T) {
 			t.Errorf("%s: type %q, want SecureString", name, types[name])
 		}
 	}
-	stateFile, err := os.ReadFile(filepath.Join(e.root, "aws", "life", "terraform.tfstate"))
-	if err != nil {
-		t.Fatal(err)
+	if _, err := os.Stat(filepath.Join(e.root, "aws", "life", "terraform.tfstate")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a local state next to the S3 backend: %v", err)
 	}
+	stateFile := readObject(t, s3c, "team-state", "sparkplane/life/terraform.tfstate")
 	if bytes.Contains(stateFile, []byte(secret)) || bytes.Contains(stateFile, []byte("PRIVATE KEY")) {
 		t.Error("Terraform's state holds the cluster secret or the TLS key")
 	}
@@ -184,6 +198,9 @@ func TestCreateAddRemoveDestroy(t *testing.T) {
 	if left := awstest.Remains(ctx, t, cfg, "life"); len(left) > 0 {
 		t.Errorf("after destroy: %v", left)
 	}
+	if objs, err := s3c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("team-state")}); err != nil || len(objs.Contents) > 0 {
+		t.Errorf("the state bucket after destroy: %v %v", objs, err)
+	}
 	if _, err := os.Stat(filepath.Join(e.root, "aws", "life")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the working directory is still there: %v", err)
 	}
@@ -196,6 +213,20 @@ func TestCreateAddRemoveDestroy(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+func readObject(t *testing.T, c *s3.Client, bucket, key string) []byte {
+	t.Helper()
+	out, err := c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		t.Fatalf("s3://%s/%s: %v", bucket, key, err)
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(out.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func group(t *testing.T, as *autoscaling.Client, cluster string) *astypes.AutoScalingGroup {
@@ -221,4 +252,54 @@ func waitAlive(t *testing.T, e *env, ref cluster.Ref, n int, boot *awstest.Boote
 		}
 		return nil
 	})
+}
+
+// TestCreateRollsBackAFailureMidApply injects a resource that fails while Terraform is creating the
+// others; create must fail with Terraform's reason and leave nothing: no resource, no parameter,
+// no bucket, no working directory.
+func TestCreateRollsBackAFailureMidApply(t *testing.T) {
+	if testing.Short() {
+		t.Skip("applies a cluster against moto")
+	}
+	// Terraform, with one more resource in the root module: it fails a few seconds into the
+	// apply, while the module's resources are being made.
+	wrapper := filepath.Join(t.TempDir(), "terraform")
+	script := fmt.Sprintf(`#!/bin/sh
+cat > injected.tf <<'TF'
+resource "terraform_data" "injected_failure" {
+  provisioner "local-exec" {
+    command = "sleep 8; echo injected failure >&2; exit 1"
+  }
+}
+TF
+exec %q "$@"
+`, awstest.Terraform(t))
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, func(o *sparkaws.Options) { o.Terraform = wrapper })
+	ctx := context.Background()
+	c := e.spec(t, "broken", "", "workers: {count: 2, spot: true}\n")
+	_, err := e.m.Create(ctx, c, cluster.CreateOptions{})
+	if err == nil {
+		t.Fatal("create succeeded with a failing resource")
+	}
+	if !strings.Contains(err.Error(), "injected failure") && !strings.Contains(e.rec.String(), "injected failure") {
+		t.Errorf("the error does not carry Terraform's reason: %v\n%s", err, e.rec)
+	}
+	if !strings.Contains(e.rec.String(), "created aws_vpc") {
+		t.Errorf("nothing was created before the failure, so the rollback proves little:\n%s", e.rec)
+	}
+	if !strings.Contains(e.rec.String(), "Rolled back") {
+		t.Errorf("no rollback reported:\n%s", e.rec)
+	}
+	if left := awstest.Remains(ctx, t, e.moto.Config(), "broken"); len(left) > 0 {
+		t.Errorf("after the rollback: %v", left)
+	}
+	if _, err := os.Stat(filepath.Join(e.root, "aws", "broken")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the working directory is still there: %v", err)
+	}
+	if _, err := e.m.Status(ctx, cluster.Ref{Name: "broken", Provider: "aws"}); !errors.Is(err, provider.ErrNotFound) {
+		t.Errorf("status after the rollback: %v", err)
+	}
 }

@@ -299,6 +299,9 @@ func (p *Provider) Destroy(ctx context.Context, name string) error {
 	if len(left) > 0 {
 		return fmt.Errorf("after destroy, AWS still has %s; destroy is safe to run again", strings.Join(left, ", "))
 	}
+	if err := deleteState(ctx, cfg, &r.Spec); err != nil {
+		return err
+	}
 	return os.RemoveAll(dir)
 }
 

@@ -2,6 +2,7 @@ package aws
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/hashicorp/terraform-exec/tfexec"
 
 	"github.com/sparkplane/sparkplane/internal/fsutil"
@@ -67,8 +70,31 @@ func (p *Provider) root(r *record, endpoint string) (Root, error) {
 	if err != nil {
 		return Root{}, err
 	}
-	return Root{Source: "./module", Region: r.Region, Endpoint: endpoint, Inputs: inputs,
-		DefaultTags: map[string]string{"sparkplane/cluster": r.Spec.Name}}, nil
+	root := Root{Source: "./module", Region: r.Region, Endpoint: endpoint, Inputs: inputs,
+		DefaultTags: map[string]string{"sparkplane/cluster": r.Spec.Name}}
+	if st := r.Spec.AWS.State; st.Backend == spec.StateS3 {
+		root.Backend = &Backend{Bucket: st.Bucket, Key: StateKey(&r.Spec), Region: cmp.Or(st.Region, r.Region)}
+	}
+	return root, nil
+}
+
+// StateKey is the object a cluster's Terraform state is kept at with the S3 backend.
+func StateKey(c *spec.Cluster) string {
+	return cmp.Or(c.AWS.State.Key, "sparkplane/"+c.Name+"/terraform.tfstate")
+}
+
+// deleteState removes the (empty) state a destroy leaves in the S3 backend.
+func deleteState(ctx context.Context, cfg aws.Config, c *spec.Cluster) error {
+	st := c.AWS.State
+	if st.Backend != spec.StateS3 {
+		return nil
+	}
+	cfg = cfg.Copy()
+	cfg.Region = cmp.Or(st.Region, cfg.Region)
+	if _, err := newS3(cfg).DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(st.Bucket), Key: aws.String(StateKey(c))}); err != nil {
+		return fmt.Errorf("delete the state s3://%s/%s: %w", st.Bucket, StateKey(c), err)
+	}
+	return nil
 }
 
 // prepare writes a working directory (the module, the root module) and initialises Terraform in
