@@ -173,7 +173,7 @@ The spec is documented in docs/spec.md; every verb has --help.`,
 		c.GroupID = "watch"
 		root.AddCommand(c)
 	}
-	for _, c := range []*cobra.Command{newSimulateCmd(f), newAgentCmd(f), newVersionCmd(f), newCompletionCmd()} {
+	for _, c := range []*cobra.Command{newExportCmd(f), newSimulateCmd(f), newAgentCmd(f), newVersionCmd(f), newCompletionCmd()} {
 		c.GroupID = "other"
 		root.AddCommand(c)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"io"
 	"net"
 	"net/http"
@@ -15,9 +14,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/sparkplane/sparkplane/internal/testutil"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func fixture(t *testing.T, name string) []byte {
 	t.Helper()
@@ -30,20 +30,7 @@ func fixture(t *testing.T, name string) []byte {
 
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata/golden", name)
-	if *update {
-		os.MkdirAll(filepath.Dir(path), 0o755)
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("%s differs from golden file:\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
+	testutil.Golden(t, filepath.Join("testdata/golden", name), got)
 }
 
 func TestMasterStateFixture(t *testing.T) {

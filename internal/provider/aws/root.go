@@ -45,26 +45,18 @@ func (r Root) JSON() ([]byte, error) {
 			eps[s] = r.Endpoint
 		}
 		provider["endpoints"] = []any{eps}
-		provider["s3_use_path_style"] = true
-		provider["skip_credentials_validation"] = true
-		provider["skip_metadata_api_check"] = true
-		provider["skip_requesting_account_id"] = true
+		for _, kv := range endpointSettings() {
+			provider[kv.key] = kv.value
+		}
 	}
 	tf := map[string]any{
-		"required_version":   ">= 1.5.0",
-		"required_providers": map[string]any{"aws": map[string]any{"source": "hashicorp/aws", "version": ">= 5.40.0, < 7.0.0"}},
+		"required_version":   requiredTerraform,
+		"required_providers": map[string]any{"aws": map[string]any{"source": "hashicorp/aws", "version": requiredAWSProvider}},
 	}
-	if b := r.Backend; b != nil {
-		s3 := map[string]any{"bucket": b.Bucket, "key": b.Key, "use_lockfile": true, "encrypt": true}
-		if b.Region != "" {
-			s3["region"] = b.Region
-		}
-		if r.Endpoint != "" {
-			s3["endpoints"] = map[string]string{"s3": r.Endpoint, "sts": r.Endpoint}
-			s3["use_path_style"] = true
-			s3["skip_credentials_validation"] = true
-			s3["skip_requesting_account_id"] = true
-			s3["skip_metadata_api_check"] = true
+	if r.Backend != nil {
+		s3 := map[string]any{}
+		for _, kv := range r.backendSettings() {
+			s3[kv.key] = kv.value
 		}
 		tf["backend"] = map[string]any{"s3": s3}
 	}
@@ -88,4 +80,44 @@ func (r Root) JSON() ([]byte, error) {
 		return nil, err
 	}
 	return append(b, '\n'), nil
+}
+
+// The versions a root module requires, as the module itself does.
+const (
+	requiredTerraform   = ">= 1.5.0"
+	requiredAWSProvider = ">= 5.40.0, < 7.0.0"
+)
+
+// setting is one argument of a block, in the order it is written.
+type setting struct {
+	key   string
+	value any
+}
+
+// endpointSettings are what the AWS provider needs besides the endpoints to talk to a test or
+// S3-compatible server.
+func endpointSettings() []setting {
+	return []setting{
+		{"s3_use_path_style", true},
+		{"skip_credentials_validation", true},
+		{"skip_metadata_api_check", true},
+		{"skip_requesting_account_id", true},
+	}
+}
+
+// backendSettings are the S3 backend's arguments: the state encrypted, locked with Terraform's
+// S3 lock file.
+func (r Root) backendSettings() []setting {
+	b := r.Backend
+	out := []setting{{"bucket", b.Bucket}, {"key", b.Key}}
+	if b.Region != "" {
+		out = append(out, setting{"region", b.Region})
+	}
+	out = append(out, setting{"use_lockfile", true}, setting{"encrypt", true})
+	if r.Endpoint != "" {
+		out = append(out, setting{"endpoints", map[string]string{"s3": r.Endpoint, "sts": r.Endpoint}},
+			setting{"use_path_style", true}, setting{"skip_credentials_validation", true},
+			setting{"skip_requesting_account_id", true}, setting{"skip_metadata_api_check", true})
+	}
+	return out
 }

@@ -150,18 +150,28 @@ func logFile(dir string) (*os.File, error) {
 }
 
 // tfError keeps the useful part of a Terraform failure: its "Error:" paragraphs.
+// An error's summary is its "Error:" line, its detail the paragraph after it.
 func tfError(err error) error {
 	msg := err.Error()
 	var keep []string
-	for _, para := range strings.Split(msg, "\n\n") {
-		if strings.Contains(para, "Error:") {
-			keep = append(keep, strings.TrimSpace(para))
+	paras := strings.Split(msg, "\n\n")
+	for i, para := range paras {
+		if !strings.Contains(para, "Error:") {
+			continue
+		}
+		keep = append(keep, strings.TrimSpace(para))
+		if i+1 < len(paras) && !strings.Contains(paras[i+1], "Error:") {
+			keep = append(keep, strings.Join(strings.Fields(paras[i+1]), " "))
 		}
 	}
 	if len(keep) == 0 {
 		return err
 	}
-	return errors.New(strings.Join(keep, "\n"))
+	text := strings.Join(keep, "\n")
+	if strings.Contains(text, "registry.terraform.io") {
+		text += "\n(Terraform downloads the hashicorp/aws provider from registry.terraform.io: allow that, or point TF_CLI_CONFIG_FILE at a CLI config with a provider_installation mirror)"
+	}
+	return errors.New(text)
 }
 
 // progressWriter turns Terraform's machine-readable log (-json) into progress lines, keeps the

@@ -1,0 +1,63 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	sparkaws "github.com/sparkplane/sparkplane/internal/provider/aws"
+)
+
+func newExportCmd(f *Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "export",
+		Short: "Write a cluster out for other tools",
+		Args:  cobra.NoArgs,
+	}
+	cmd.AddCommand(newExportTerraformCmd(f))
+	return cmd
+}
+
+func newExportTerraformCmd(f *Factory) *cobra.Command {
+	var sf specFlags
+	var dir string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "terraform -f SPEC -o DIR",
+		Short: "Write a Terraform root module for an AWS cluster, for teams that run Terraform themselves",
+		Long: `Write, into DIR, a Terraform root module that makes the AWS cluster the spec describes with
+sparkplane's own module: main.tf (provider, state backend, the module with the spec's values),
+outputs.tf, the module under modules/sparkplane-aws, the spec the agents run by (spec.json), and
+a README with the steps create would otherwise take around terraform apply: the secrets in SSM
+and the software in the bucket. Nothing is created; the spec needs storage.bucket.`,
+		Example: `  sparkplane export terraform -f examples/aws.yaml -o infra/spark
+  sparkplane export terraform -f cluster.yaml -o . --set storage.bucket=my-spark-data --force`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dir == "" {
+				return usagef("where to? give the directory with -o DIR")
+			}
+			c, err := sf.load("spark")
+			if err != nil {
+				return err
+			}
+			if c.Provider != sparkaws.Name {
+				return usagef("export terraform writes AWS clusters; this spec's provider is %s (set provider: aws)", c.Provider)
+			}
+			files, err := sparkaws.Export(c, dir, force)
+			if err != nil {
+				return err
+			}
+			for _, file := range files {
+				fmt.Fprintln(f.IO.Out, file)
+			}
+			f.IO.Success("wrote a root module for %s to %s; its README.md says what to do before terraform apply", c.Name, dir)
+			return nil
+		},
+	}
+	sf.add(cmd)
+	cmd.Flags().StringVarP(&dir, "output", "o", "", "directory to write the root module to")
+	cmd.Flags().BoolVar(&force, "force", false, "overwrite a root module already in the directory")
+	cmd.MarkFlagDirname("output")
+	return cmd
+}

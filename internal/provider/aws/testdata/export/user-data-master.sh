@@ -1,0 +1,1 @@
+e3d926fcd1a755efcb00d7cddeb9323bb640f4dc
