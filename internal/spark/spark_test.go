@@ -18,7 +18,6 @@ import (
 	"github.com/sparkplane/sparkplane/internal/testutil"
 )
 
-
 func fixture(t *testing.T, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata/fixtures", name))
