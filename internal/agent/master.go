@@ -451,7 +451,7 @@ func (m *master) workerStatuses(ms *spark.MasterState, now time.Time) []agentapi
 				MemoryMiB: sw.Memory, MemoryUsed: sw.MemoryUsed, Drivers: drivers[sw.ID]}
 			if reg != nil {
 				matched[reg.NodeID] = true
-				ws.NodeID, ws.Agent, ws.LastSeen, ws.Executors = reg.NodeID, reg.Agent, reg.lastSeen, reg.Executors
+				ws.NodeID, ws.Agent, ws.LastSeen, ws.Executors, ws.Interrupted = reg.NodeID, reg.Agent, reg.lastSeen, reg.Executors, reg.Interrupted
 				if reg.lost {
 					ws.State = "LOST"
 				}
@@ -467,7 +467,7 @@ func (m *master) workerStatuses(ms *spark.MasterState, now time.Time) []agentapi
 		if reg.lost || now.Sub(reg.lastSeen) > m.lostAfter() {
 			state = "LOST"
 		}
-		out = append(out, agentapi.WorkerStatus{NodeID: id, Agent: reg.Agent, State: state, LastSeen: reg.lastSeen, Registering: true})
+		out = append(out, agentapi.WorkerStatus{NodeID: id, Agent: reg.Agent, State: state, LastSeen: reg.lastSeen, Registering: true, Interrupted: reg.Interrupted})
 	}
 	m.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return nodeLess(out[i].NodeID, out[j].NodeID) })

@@ -126,6 +126,8 @@ type WorkerStatus struct {
 	Executors   int       `json:"executors"` // applications with executors on it
 	LastSeen    time.Time `json:"lastSeen,omitzero"`
 	Registering bool      `json:"registering,omitempty"`
+	// Interrupted says why the node is going away (spot-interruption, terminating), if it is.
+	Interrupted string `json:"interrupted,omitempty"`
 }
 
 // AppStatus is one Spark application.

@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -190,6 +192,44 @@ func TestCreateAddRemoveDestroy(t *testing.T) {
 		t.Errorf("desired capacity after remove: %d", aws.ToInt32(g.DesiredCapacity))
 	}
 	waitAlive(t, e, ref, 4, boot)
+
+	// Interruptions, as EC2 gives them through IMDSv2: a spot notice on one worker, the group
+	// terminating another (held by the decommission hook until its agent completes the action).
+	workers := boot.Running()["worker"]
+	sort.Strings(workers)
+	spotID, termID := workers[0], workers[1]
+	for id, give := range map[string]func(*awstest.IMDS){spotID: (*awstest.IMDS).Interrupt, termID: (*awstest.IMDS).Terminating} {
+		meta, _, ok := boot.Node(id)
+		if !ok {
+			t.Fatalf("no booted node %s", id)
+		}
+		give(meta)
+	}
+	testutil.Eventually(t, time.Minute, "both interruptions decommission their Spark workers", func() error {
+		st, err := e.m.Status(ctx, ref)
+		if err != nil {
+			return err
+		}
+		got := map[string]agentapi.WorkerStatus{}
+		for _, w := range st.Agent.Workers {
+			got[w.NodeID] = w
+		}
+		for id, reason := range map[string]string{spotID: "spot-interruption", termID: "terminating"} {
+			if w := got[id]; w.Interrupted != reason || w.State != spark.WorkerDecommissioned {
+				return fmt.Errorf("%s: %+v, want %s and %s", id, w, reason, spark.WorkerDecommissioned)
+			}
+		}
+		return nil
+	})
+	testutil.Eventually(t, time.Minute, "the terminating worker completes its lifecycle action", func() error {
+		if !slices.Contains(e.moto.Completed(), termID) {
+			return fmt.Errorf("completed: %v", e.moto.Completed())
+		}
+		return nil
+	})
+	if slices.Contains(e.moto.Completed(), spotID) {
+		t.Error("a spot notice completed a lifecycle action")
+	}
 
 	// destroy: nothing of the cluster remains.
 	if err := e.m.Destroy(ctx, ref); err != nil {

@@ -4,16 +4,21 @@
 package awstest
 
 import (
+	"bytes"
 	"context"
 	"encoding/xml"
 	"fmt"
 	"net"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,9 +35,80 @@ const Region = "eu-west-1"
 // PluginMirror is where the machine image keeps the hashicorp/aws provider (TESTBED.md).
 const PluginMirror = "/opt/tf-plugins"
 
-// Moto is a running moto server.
+// Moto is a running moto server, behind a front of the test's that records every AWS API call
+// and plays the one action moto lacks that sparkplane uses: CompleteLifecycleAction.
 type Moto struct {
-	URL string
+	URL     string // the front; everything talks to this
+	Backend string // moto itself
+
+	mu        sync.Mutex
+	calls     []string
+	completed []string // instance ids whose lifecycle action was completed
+}
+
+// front proxies to moto, noting each call's service and action.
+func (m *Moto) front(backend *url.URL) http.Handler {
+	proxy := httputil.NewSingleHostReverseProxy(backend)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		action := r.Header.Get("X-Amz-Target") // JSON protocols: SSM, ...
+		if ct := r.Header.Get("Content-Type"); action == "" && strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			form, _ := url.ParseQuery(string(body))
+			action = form.Get("Action")
+			if action == "CompleteLifecycleAction" {
+				m.mu.Lock()
+				m.calls = append(m.calls, "autoscaling:"+action)
+				m.completed = append(m.completed, form.Get("InstanceId"))
+				m.mu.Unlock()
+				w.Header().Set("Content-Type", "text/xml")
+				fmt.Fprint(w, `<CompleteLifecycleActionResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><CompleteLifecycleActionResult/><ResponseMetadata><RequestId>awstest</RequestId></ResponseMetadata></CompleteLifecycleActionResponse>`)
+				return
+			}
+		}
+		if action == "" {
+			action = r.Method + " " + r.URL.Path // S3's REST API
+		}
+		if !strings.HasPrefix(r.URL.Path, "/moto-api") {
+			m.mu.Lock()
+			m.calls = append(m.calls, service(r)+":"+action)
+			m.mu.Unlock()
+		}
+		proxy.ServeHTTP(w, r)
+	})
+}
+
+// service is the signing name in a request's Authorization header (ec2, autoscaling, s3, ...).
+func service(r *http.Request) string {
+	auth := r.Header.Get("Authorization")
+	if i := strings.Index(auth, "Credential="); i >= 0 {
+		parts := strings.Split(strings.SplitN(auth[i+len("Credential="):], ",", 2)[0], "/")
+		if len(parts) >= 4 {
+			return parts[3]
+		}
+	}
+	return "?"
+}
+
+// Calls returns the AWS API calls made since the last ResetCalls, as service:Action.
+func (m *Moto) Calls() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]string(nil), m.calls...)
+}
+
+// ResetCalls forgets the calls recorded so far.
+func (m *Moto) ResetCalls() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.calls = nil
+}
+
+// Completed returns the instances whose termination lifecycle action was completed.
+func (m *Moto) Completed() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]string(nil), m.completed...)
 }
 
 // StartMoto starts moto_server on a free loopback port for the test and stops it afterwards.
@@ -59,9 +135,13 @@ func StartMoto(t testing.TB) *Moto {
 		cmd.Wait()
 		logf.Close()
 	})
-	m := &Moto{URL: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	m := &Moto{Backend: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	backend, _ := url.Parse(m.Backend)
+	front := httptest.NewServer(m.front(backend))
+	t.Cleanup(front.Close)
+	m.URL = front.URL
 	testutil.Eventually(t, 30*time.Second, "moto answers", func() error {
-		resp, err := http.Get(m.URL + "/moto-api/")
+		resp, err := http.Get(m.Backend + "/moto-api/")
 		if err != nil {
 			return err
 		}
