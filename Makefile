@@ -3,10 +3,15 @@
 GO ?= go
 BIN := bin/sparkplane
 
-.PHONY: build example test bench bench-autoscale fuzz fmt clean
+.PHONY: build dist example test bench bench-aws bench-autoscale fuzz fmt clean
 
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/sparkplane
+
+# The Linux binaries the AWS provider uploads for its nodes, next to bin/sparkplane (where it looks).
+dist: build
+	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 $(GO) build -trimpath -o bin/sparkplane-linux-amd64 ./cmd/sparkplane
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -trimpath -o bin/sparkplane-linux-arm64 ./cmd/sparkplane
 
 # Needs Java, and Spark from SPARK_HOME or downloaded from an Apache mirror.
 example: build
@@ -18,6 +23,11 @@ test:
 # Figures for the closing notes: create time, agent memory, status latency.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 10x ./internal/cluster/
+
+# The AWS provider against moto: create and destroy with 3 and 50 workers, the AWS calls of one
+# status, and the same topology by plain terraform apply.
+bench-aws:
+	$(GO) test -run '^$$' -bench 'CreateDestroy|PlainTerraform' -benchtime 1x -timeout 60m ./internal/provider/aws/
 
 # The autoscaling benchmark: spark, cpu and static on the Facebook day, 20 other days of the same
 # kind, and the chart in docs/img.

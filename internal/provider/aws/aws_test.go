@@ -46,7 +46,7 @@ type env struct {
 	store *state.Store
 }
 
-func newEnv(t *testing.T, options ...func(*sparkaws.Options)) *env {
+func newEnv(t testing.TB, options ...func(*sparkaws.Options)) *env {
 	t.Helper()
 	tf := awstest.Terraform(t)
 	moto := awstest.StartMoto(t)
@@ -78,7 +78,7 @@ func newEnv(t *testing.T, options ...func(*sparkaws.Options)) *env {
 }
 
 // spec is a cluster of the aws provider on moto; awsExtra goes into the aws block.
-func (e *env) spec(t *testing.T, name, awsExtra, extra string) *spec.Cluster {
+func (e *env) spec(t testing.TB, name, awsExtra, extra string) *spec.Cluster {
 	return clustertest.Spec(t, fmt.Sprintf(`name: %s
 provider: aws
 aws: {region: %s, zones: 3, allowedCIDRs: [203.0.113.0/24], gateway: true, endpoint: %q%s}
