@@ -54,6 +54,17 @@ func (m *Manager) History(ctx context.Context, ref Ref, o HistoryOptions) error 
 		return err
 	}
 	logs := p.EventLogDir(ref.Name, c)
+	if f, ok := p.(provider.EventLogFetcher); ok {
+		pr := m.progress()
+		pr.Start("copying the event logs of " + ref.Name)
+		dir, n, err := f.FetchEventLogs(ctx, ref.Name)
+		if err != nil {
+			pr.Fail("could not copy the event logs")
+			return err
+		}
+		pr.Done(fmt.Sprintf("copied %d new event log(s) to %s", n, dir))
+		logs = "file://" + dir
+	}
 	if dir, ok := strings.CutPrefix(logs, "file://"); ok {
 		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("no event logs for %s in %s: its applications write them there as they run; submit a job first", ref.Name, dir)

@@ -196,3 +196,10 @@ func (r *Registry) Names() []string {
 	sort.Strings(out)
 	return out
 }
+
+// EventLogFetcher is a provider whose event logs are in storage that Spark's history server on
+// this machine cannot read as it is (s3://); FetchEventLogs copies what is new into a local
+// directory, returns it and counts what it copied. It works after Destroy on what Destroy kept.
+type EventLogFetcher interface {
+	FetchEventLogs(ctx context.Context, name string) (dir string, fetched int, err error)
+}

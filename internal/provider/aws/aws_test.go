@@ -244,6 +244,12 @@ func TestCreateAddRemoveDestroy(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(e.root, "aws", "life")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the working directory is still there: %v", err)
 	}
+	// The job's event log outlived the bucket, for sparkplane history.
+	if dir, _, err := e.p.FetchEventLogs(ctx, "life"); err != nil {
+		t.Errorf("event logs after destroy: %v", err)
+	} else if logs, _ := os.ReadDir(dir); len(logs) == 0 {
+		t.Errorf("no event log in %s after destroy", dir)
+	}
 	if _, err := e.m.Status(ctx, ref); !errors.Is(err, provider.ErrNotFound) {
 		t.Errorf("status after destroy: %v", err)
 	}

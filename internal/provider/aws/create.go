@@ -282,6 +282,10 @@ func (p *Provider) Destroy(ctx context.Context, name string) error {
 		}
 	}
 	if r.Bucket != "" {
+		// The event logs outlive the cluster: on this machine, before the bucket goes.
+		if _, _, err := p.FetchEventLogs(ctx, name); err != nil {
+			return fmt.Errorf("keep the event logs before deleting the bucket: %w (destroy is safe to run again)", err)
+		}
 		s3c := newS3(cfg)
 		if r.CreatedBucket {
 			err = deleteBucket(ctx, s3c, r.Bucket)
