@@ -17,7 +17,9 @@ import (
 
 // eventLogCopy is where this machine keeps its copy of a cluster's event logs: where the local
 // provider keeps its own, so that history finds them the same way.
-func (p *Provider) eventLogCopy(name string) string { return filepath.Join(p.opts.Root, "event-logs", name) }
+func (p *Provider) eventLogCopy(name string) string {
+	return filepath.Join(p.opts.Root, "event-logs", name)
+}
 
 // FetchEventLogs copies the cluster's event logs that this machine does not have yet from the
 // cluster's prefix, and returns the local directory. Spark's history server here reads local
