@@ -473,18 +473,28 @@ func newRemoveCmd(f *Factory) *cobra.Command {
 	var force bool
 	var output string
 	cmd := &cobra.Command{
-		Use:   "remove NAME [WORKER...]",
+		Use:   "remove NAME [WORKER... | COUNT]",
 		Short: "Drain and remove workers",
 		Long: `Remove workers gracefully: each is decommissioned in Spark first (it takes no new work, its
 executors and cached blocks move to other workers), and stopped once no driver runs on it.
-Name the workers, or give --count to have sparkplane pick idle ones. The cluster's workers.min
-bounds what is left.`,
-		Example: "  sparkplane remove laptop --count 2\n  sparkplane remove laptop worker-3",
+Name the workers, or give a count (as --count N, or as a number after the cluster's name) to
+have sparkplane pick idle ones. The cluster's workers.min bounds what is left.`,
+		Example: "  sparkplane remove laptop 2\n  sparkplane remove laptop --count 2\n  sparkplane remove laptop worker-3",
 		Args:    cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref, nodes, err := rf.ref(args)
 			if err != nil {
 				return err
+			}
+			// A lone number is a count, as in add: no worker is named by a number alone.
+			if n, err := strconv.Atoi(nodes0(nodes)); err == nil && len(nodes) == 1 {
+				if n < 1 {
+					return usagef("remove %d workers? give a count of 1 or more", n)
+				}
+				if count > 0 && count != n {
+					return usagef("a count of %d and --count %d: give one", n, count)
+				}
+				nodes, count = nil, n
 			}
 			if len(nodes) > 0 && count > 0 {
 				return usagef("name workers or give --count, not both")
@@ -560,4 +570,11 @@ succeeds. On a terminal you are asked to confirm; elsewhere --yes is required.`,
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show what would be destroyed, and destroy nothing")
 	return cmd
+}
+
+func nodes0(nodes []string) string {
+	if len(nodes) == 0 {
+		return ""
+	}
+	return nodes[0]
 }
