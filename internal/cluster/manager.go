@@ -138,19 +138,8 @@ func (m *Manager) connect(ctx context.Context, ref Ref) (*agentapi.Client, *prov
 	return client, c, err
 }
 
-// agentClient is a client for a cluster's agent, over the provider's transport when it has one
-// (TLS with the cluster's own certificate).
-func agentClient(ctx context.Context, p provider.Provider, name, url, token string) (*agentapi.Client, error) {
-	c := &agentapi.Client{BaseURL: url, Token: token}
-	if t, ok := p.(provider.AgentTransport); ok {
-		h, err := t.AgentHTTPClient(ctx, name)
-		if err != nil {
-			return nil, fmt.Errorf("the agents of %s: %w", name, err)
-		}
-		c.HTTP = h
-	}
-	return c, nil
-}
+// agentClient is a client for a cluster's agent (see provider.AgentClient).
+var agentClient = provider.AgentClient
 
 // notFound builds the error for a missing cluster and brings the state's cache up to date.
 func (m *Manager) notFound(ctx context.Context, name, prov string) error {

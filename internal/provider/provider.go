@@ -14,6 +14,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/sparkplane/sparkplane/internal/agent/agentapi"
 	"github.com/sparkplane/sparkplane/internal/spark"
 	"github.com/sparkplane/sparkplane/internal/spec"
 )
@@ -72,6 +73,20 @@ type Capabilities struct {
 // certificate: the client callers must use to reach them.
 type AgentTransport interface {
 	AgentHTTPClient(ctx context.Context, name string) (*http.Client, error)
+}
+
+// AgentClient is a client for a cluster's agent at url, over the provider's transport when it
+// has one.
+func AgentClient(ctx context.Context, p Provider, name, url, token string) (*agentapi.Client, error) {
+	c := &agentapi.Client{BaseURL: url, Token: token}
+	if t, ok := p.(AgentTransport); ok {
+		h, err := t.AgentHTTPClient(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("the agents of %s: %w", name, err)
+		}
+		c.HTTP = h
+	}
+	return c, nil
 }
 
 // CreateOptions are what the cluster manager hands to Create besides the spec.

@@ -90,7 +90,11 @@ func status(ctx context.Context, h Harness, name, secret string) (*agentapi.Clus
 	if c.Agent == "" {
 		return nil, errors.New("the provider knows no master agent")
 	}
-	return (&agentapi.Client{BaseURL: c.Agent, Token: secret}).Status(ctx)
+	client, err := provider.AgentClient(ctx, h.Provider, name, c.Agent, secret)
+	if err != nil {
+		return nil, err
+	}
+	return client.Status(ctx)
 }
 
 // waitWorkers waits until Spark has exactly n alive workers, each tied to a node of the provider.
@@ -135,7 +139,11 @@ func testLifecycle(t *testing.T, h Harness) {
 	if s, err := h.Provider.Secret(ctx, c.Name); err != nil || s != secret {
 		t.Errorf("Secret = %q, %v; want the secret given to Create", s, err)
 	}
-	if _, err := (&agentapi.Client{BaseURL: got.Agent, Token: "wrong"}).Status(ctx); !errors.Is(err, agentapi.ErrUnauthorized) {
+	wrong, err := provider.AgentClient(ctx, h.Provider, c.Name, got.Agent, "wrong")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wrong.Status(ctx); !errors.Is(err, agentapi.ErrUnauthorized) {
 		t.Errorf("the agent must refuse a wrong token; got %v", err)
 	}
 	st := waitWorkers(t, h, ctx, c.Name, secret, 2)
@@ -188,18 +196,27 @@ func testLifecycle(t *testing.T, h Harness) {
 		t.Errorf("after RemoveWorkers: %+v", desc.Nodes)
 	}
 
-	agent := got.Agent
+	agent, err := provider.AgentClient(ctx, h.Provider, c.Name, got.Agent, secret) // before its certificate goes
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := agent.Health(ctx); err != nil {
+		t.Fatalf("the master agent does not answer before Destroy: %v", err)
+	}
 	if err := h.Provider.Destroy(ctx, c.Name); err != nil {
 		t.Fatalf("Destroy: %v", err)
 	}
 	if _, err := h.Provider.Get(ctx, c.Name); !errors.Is(err, provider.ErrNotFound) {
 		t.Errorf("Get after Destroy: %v", err)
 	}
-	hctx, hcancel := context.WithTimeout(ctx, 2*time.Second)
-	defer hcancel()
-	if _, err := (&agentapi.Client{BaseURL: agent}).Health(hctx); err == nil {
-		t.Error("the master agent still answers after Destroy")
-	}
+	testutil.Eventually(t, h.Timeout, "the master agent stops answering after Destroy", func() error {
+		hctx, hcancel := context.WithTimeout(ctx, 2*time.Second)
+		defer hcancel()
+		if _, err := agent.Health(hctx); err == nil {
+			return errors.New("it still answers")
+		}
+		return nil
+	})
 }
 
 func testFailedCreate(t *testing.T, h Harness) {

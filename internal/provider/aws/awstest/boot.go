@@ -110,7 +110,8 @@ type bootedNode struct {
 	exit chan struct{}
 }
 
-// Boot starts playing EC2 for a cluster's instances until the test ends.
+// Boot starts playing EC2 for a cluster's instances (every cluster's, when cluster is "") until
+// the test ends.
 func Boot(t testing.TB, moto *Moto, bin, cluster string) *Booter {
 	b := &Booter{t: t, cfg: moto.Config(), moto: moto, bin: bin, cluster: cluster, nodes: map[string]*bootedNode{}, done: make(chan struct{})}
 	b.wg.Go(b.loop)
@@ -127,8 +128,11 @@ func (b *Booter) loop() {
 		case <-time.After(300 * time.Millisecond):
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		out, err := e2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{
-			{Name: aws.String("tag:sparkplane/cluster"), Values: []string{b.cluster}}}})
+		filter := ec2types.Filter{Name: aws.String("tag:sparkplane/cluster"), Values: []string{b.cluster}}
+		if b.cluster == "" {
+			filter = ec2types.Filter{Name: aws.String("tag-key"), Values: []string{"sparkplane/cluster"}}
+		}
+		out, err := e2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{filter}})
 		cancel()
 		if err != nil {
 			continue
