@@ -319,11 +319,7 @@ type Stopped struct {
 // has no Terraform, so it ends what costs money (the workers, through the group; then its own
 // instance) and leaves the rest, free while idle, for sparkplane destroy.
 func (p *Provider) stopFromInside(ctx context.Context, name string) error {
-	r, err := p.readRecord(name)
-	if err != nil {
-		return err
-	}
-	cfg, err := p.awsConfig(ctx, &r.Spec)
+	r, cfg, err := p.open(ctx, name)
 	if err != nil {
 		return err
 	}

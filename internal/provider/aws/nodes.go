@@ -95,11 +95,7 @@ func tagValue(tags []ec2types.Tag, key string) string {
 
 // Get describes a cluster: its instances by tag, and the master's agent from what it published.
 func (p *Provider) Get(ctx context.Context, name string) (*provider.Cluster, error) {
-	r, err := p.readRecord(name)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := p.awsConfig(ctx, &r.Spec)
+	r, cfg, err := p.open(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -150,11 +146,7 @@ func (p *Provider) List(ctx context.Context) ([]provider.Cluster, error) {
 
 // AddWorkers raises the group's desired capacity by n and returns the instances it launched.
 func (p *Provider) AddWorkers(ctx context.Context, name string, n int) ([]string, error) {
-	r, err := p.readRecord(name)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := p.awsConfig(ctx, &r.Spec)
+	_, cfg, err := p.open(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -222,11 +214,7 @@ func describeGroup(ctx context.Context, client *autoscaling.Client, group string
 // and returns once the group has let go of them. Their Spark workers were drained by the caller;
 // the termination hook still gives each agent the chance to finish.
 func (p *Provider) RemoveWorkers(ctx context.Context, name string, ids []string) error {
-	r, err := p.readRecord(name)
-	if err != nil {
-		return err
-	}
-	cfg, err := p.awsConfig(ctx, &r.Spec)
+	_, cfg, err := p.open(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -273,11 +261,7 @@ func removeFromGroup(ctx context.Context, client *autoscaling.Client, group stri
 // completeTermination lets the group finish terminating an instance held by the decommission
 // hook.
 func (p *Provider) completeTermination(ctx context.Context, cluster, instanceID string) error {
-	r, err := p.readRecord(cluster)
-	if err != nil {
-		return err
-	}
-	cfg, err := p.awsConfig(ctx, &r.Spec)
+	_, cfg, err := p.open(ctx, cluster)
 	if err != nil {
 		return err
 	}

@@ -94,11 +94,7 @@ func getParameter(ctx context.Context, client *ssm.Client, cluster, name string)
 
 // Secret reads the cluster secret from SSM.
 func (p *Provider) Secret(ctx context.Context, name string) (string, error) {
-	r, err := p.readRecord(name)
-	if err != nil {
-		return "", err
-	}
-	cfg, err := p.awsConfig(ctx, &r.Spec)
+	_, cfg, err := p.open(ctx, name)
 	if err != nil {
 		return "", err
 	}

@@ -56,6 +56,16 @@ func (p *Provider) readRecord(name string) (*record, error) {
 	return &r, nil
 }
 
+// open reads a cluster's record and makes the SDK configuration for it.
+func (p *Provider) open(ctx context.Context, name string) (*record, aws.Config, error) {
+	r, err := p.readRecord(name)
+	if err != nil {
+		return nil, aws.Config{}, err
+	}
+	cfg, err := p.awsConfig(ctx, &r.Spec)
+	return r, cfg, err
+}
+
 func (p *Provider) writeRecord(r *record) error {
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
