@@ -14,7 +14,7 @@ import (
 
 func newMonitorCmd(f *Factory) *cobra.Command {
 	var rf refFlags
-	var dir, prom, output string
+	var dir, prom, output, discovery string
 	var port int
 	var configOnly bool
 	var interval time.Duration
@@ -31,10 +31,16 @@ provision them and the Prometheus datasource: start Grafana with
   cfg:default.paths.provisioning=DIR/grafana/provisioning
 With --config-only, nothing runs: point a Prometheus of your own at DIR/prometheus.yml.
 
+On AWS the agents serve TLS; the configuration trusts their certificate (DIR/agent-ca.pem).
+From outside the cluster only the master's agent is reachable, and its metrics hold the whole
+cluster's view. For a Prometheus inside the cluster's network (on the gateway, say), use
+--discovery ec2 --config-only: it finds every agent by the cluster's tag through the EC2 API.
+
 The metrics are listed in docs/monitoring.md.`,
 		Example: `  sparkplane monitor spark
   sparkplane monitor spark --port 9091
-  sparkplane monitor spark --config-only -o json`,
+  sparkplane monitor spark --config-only -o json
+  sparkplane monitor analytics --discovery ec2 --config-only --dir /etc/prometheus/analytics`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, ref, _, err := f.forCluster(&rf, args)
@@ -53,7 +59,7 @@ The metrics are listed in docs/monitoring.md.`,
 			}
 			f.quietInterrupt()
 			o := cluster.MonitorOptions{Dir: dir, Prometheus: prom, Listen: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-				ConfigOnly: configOnly, ScrapeInterval: interval}
+				ConfigOnly: configOnly, ScrapeInterval: interval, Discovery: discovery}
 			o.Ready = func(info cluster.MonitorInfo) {
 				if output != FormatTable {
 					f.IO.Print(output, info)
@@ -81,6 +87,7 @@ The metrics are listed in docs/monitoring.md.`,
 	fl.StringVar(&prom, "prometheus", "", "the Prometheus binary (default: prometheus on PATH)")
 	fl.IntVar(&port, "port", 9090, "port for Prometheus on 127.0.0.1")
 	fl.BoolVar(&configOnly, "config-only", false, "write the configuration and dashboards, run nothing")
+	fl.StringVar(&discovery, "discovery", cluster.DiscoverAgents, "how Prometheus finds the agents: agents (from the master's agent) or ec2 (by tag, from inside an AWS cluster's network)")
 	fl.DurationVar(&interval, "scrape-interval", 10*time.Second, "how often Prometheus scrapes")
 	addOutputFlag(cmd, &output)
 	return cmd

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sparkplane/sparkplane/internal/monitoring"
+	"github.com/sparkplane/sparkplane/internal/provider"
 )
 
 // MonitorOptions say how to watch a cluster with Prometheus.
@@ -20,9 +21,19 @@ type MonitorOptions struct {
 	Refresh time.Duration
 	// ScrapeInterval is how often Prometheus scrapes (default 10s).
 	ScrapeInterval time.Duration
+	// Discovery is how Prometheus finds the agents: DiscoverAgents (default; the targets file,
+	// kept up to date from the master's agent) or DiscoverEC2 (by the cluster's tag, for a
+	// Prometheus inside the cluster's network).
+	Discovery string
 	// Ready, when set, is told once Prometheus runs (or the configuration is written).
 	Ready func(MonitorInfo)
 }
+
+// Discovery modes of Monitor.
+const (
+	DiscoverAgents = "agents"
+	DiscoverEC2    = "ec2"
+)
 
 // MonitorInfo says where things are.
 type MonitorInfo struct {
@@ -55,7 +66,11 @@ func (m *Manager) Monitor(ctx context.Context, ref Ref, o MonitorOptions) error 
 			return fmt.Errorf("%w; sparkplane monitor --config-only writes the configuration for a Prometheus of your own", err)
 		}
 	}
-	if err := monitoring.WriteConfig(o.Dir, client.Token, monitoring.Options{ScrapeInterval: o.ScrapeInterval}); err != nil {
+	mo := monitoring.Options{ScrapeInterval: o.ScrapeInterval}
+	if err := m.scrapeOptions(ctx, ref, o.Discovery, &mo); err != nil {
+		return err
+	}
+	if err := monitoring.WriteConfig(o.Dir, client.Token, mo); err != nil {
 		return fmt.Errorf("write the Prometheus configuration: %w", err)
 	}
 	url := "http://" + o.Listen
@@ -132,4 +147,32 @@ func (m *Manager) Monitor(ctx context.Context, ref Ref, o MonitorOptions) error 
 			p.Info(fmt.Sprintf("targets: %d agent(s), %d Spark endpoint(s)", len(t.Agents), len(t.Spark)))
 		}
 	}
+}
+
+// scrapeOptions adds what the provider says Prometheus needs to reach the agents.
+func (m *Manager) scrapeOptions(ctx context.Context, ref Ref, discovery string, o *monitoring.Options) error {
+	p, err := m.resolve(ctx, ref)
+	if err != nil {
+		return err
+	}
+	var info *provider.ScrapeInfo
+	if s, ok := p.(provider.Scrapable); ok {
+		if info, err = s.ScrapeInfo(ctx, ref.Name); err != nil {
+			return err
+		}
+	}
+	switch discovery {
+	case "", DiscoverAgents:
+	case DiscoverEC2:
+		if info == nil || info.EC2 == nil {
+			return fmt.Errorf("%s is not on EC2; --discovery ec2 is for AWS clusters", ref.Name)
+		}
+		o.EC2 = &monitoring.EC2Discovery{Cluster: ref.Name, Region: info.EC2.Region, Endpoint: info.EC2.Endpoint, Port: info.EC2.Port}
+	default:
+		return fmt.Errorf("discovery %q: use %s or %s", discovery, DiscoverAgents, DiscoverEC2)
+	}
+	if info != nil && len(info.AgentCA) > 0 {
+		o.AgentTLS = &monitoring.AgentTLS{CA: info.AgentCA, ServerName: info.ServerName}
+	}
+	return nil
 }

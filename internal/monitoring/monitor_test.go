@@ -337,3 +337,33 @@ func TestWriteConfigAndTargets(t *testing.T) {
 		t.Error("promtool accepted a bad configuration")
 	}
 }
+
+// On AWS the agents serve TLS and, from inside the cluster's network, are found by tag.
+func TestWriteConfigForTLSAgentsFoundOnEC2(t *testing.T) {
+	dir := t.TempDir()
+	ca := []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+	err := monitoring.WriteConfig(dir, "s3cret", monitoring.Options{
+		AgentTLS: &monitoring.AgentTLS{CA: ca, ServerName: "sparkplane-agent"},
+		EC2:      &monitoring.EC2Discovery{Cluster: "analytics", Region: "eu-west-1", Port: 7443},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := os.ReadFile(filepath.Join(dir, "prometheus.yml"))
+	for _, want := range []string{"scheme: https", "ca_file: agent-ca.pem", "server_name: sparkplane-agent", "ec2_sd_configs:",
+		"tag:sparkplane/cluster", "- analytics", "port: 7443", "__meta_ec2_tag_sparkplane_role", "replacement: master"} {
+		if !bytes.Contains(cfg, []byte(want)) {
+			t.Errorf("config lacks %q:\n%s", want, cfg)
+		}
+	}
+	if bytes.Contains(cfg, []byte("targets/agents.json")) {
+		t.Errorf("the agents are found on EC2, yet the config reads the targets file:\n%s", cfg)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, monitoring.AgentCAFile)); !bytes.Equal(got, ca) {
+		t.Errorf("agent-ca.pem: %q", got)
+	}
+	promtool := testutil.Tool(t, "promtool", "apt-get install prometheus")
+	if out, err := exec.Command(promtool, "check", "config", filepath.Join(dir, "prometheus.yml")).CombinedOutput(); err != nil {
+		t.Errorf("promtool check config: %v\n%s", err, out)
+	}
+}

@@ -8,6 +8,7 @@
 //
 //	prometheus.yml          the configuration
 //	token                   the cluster token, for the agents' /metrics (mode 0600)
+//	agent-ca.pem            the agents' certificate, when they serve TLS (AWS)
 //	targets/agents.json     sparkplane agents, rewritten as workers come and go
 //	targets/spark.json      Spark's daemons and drivers
 //	data/                   Prometheus' storage
@@ -36,6 +37,7 @@ import (
 const (
 	ConfigFile  = "prometheus.yml"
 	TokenFile   = "token"
+	AgentCAFile = "agent-ca.pem"
 	AgentsFile  = "targets/agents.json"
 	SparkFile   = "targets/spark.json"
 	DataDir     = "data"
@@ -127,6 +129,25 @@ func TargetsOf(cluster, masterAgent string, st *agentapi.ClusterStatus) (Targets
 type Options struct {
 	// ScrapeInterval is how often every target is scraped (default 10s).
 	ScrapeInterval time.Duration
+	// AgentTLS, when the agents serve TLS with the cluster's own certificate.
+	AgentTLS *AgentTLS
+	// EC2, when set, has Prometheus find the agents itself, by the cluster's tag, instead of
+	// in the targets file: for a Prometheus inside the cluster's network.
+	EC2 *EC2Discovery
+}
+
+// AgentTLS is the certificate the agents serve and the name in it.
+type AgentTLS struct {
+	CA         []byte // PEM
+	ServerName string
+}
+
+// EC2Discovery finds a cluster's agents among EC2 instances by the cluster's tag.
+type EC2Discovery struct {
+	Cluster  string
+	Region   string
+	Port     int    // the agents' API port
+	Endpoint string // the EC2 API, when not AWS's own (moto)
 }
 
 // config is the part of Prometheus' configuration file that sparkplane writes.
@@ -142,8 +163,55 @@ type scrapeConfig struct {
 	JobName       string         `yaml:"job_name"`
 	MetricsPath   string         `yaml:"metrics_path,omitempty"`
 	HonorLabels   bool           `yaml:"honor_labels,omitempty"`
+	Scheme        string         `yaml:"scheme,omitempty"`
 	Authorization *authorization `yaml:"authorization,omitempty"`
-	FileSD        []fileSD       `yaml:"file_sd_configs"`
+	TLS           *tlsConfig     `yaml:"tls_config,omitempty"`
+	FileSD        []fileSD       `yaml:"file_sd_configs,omitempty"`
+	EC2SD         []ec2SD        `yaml:"ec2_sd_configs,omitempty"`
+	Relabel       []relabel      `yaml:"relabel_configs,omitempty"`
+}
+
+type tlsConfig struct {
+	CAFile     string `yaml:"ca_file"`
+	ServerName string `yaml:"server_name"`
+}
+
+type ec2SD struct {
+	Region          string      `yaml:"region"`
+	Endpoint        string      `yaml:"endpoint,omitempty"`
+	Port            int         `yaml:"port"`
+	RefreshInterval string      `yaml:"refresh_interval"`
+	Filters         []ec2Filter `yaml:"filters"`
+}
+
+type ec2Filter struct {
+	Name   string   `yaml:"name"`
+	Values []string `yaml:"values"`
+}
+
+type relabel struct {
+	SourceLabels []string `yaml:"source_labels,omitempty"`
+	Separator    string   `yaml:"separator,omitempty"`
+	Regex        string   `yaml:"regex,omitempty"`
+	TargetLabel  string   `yaml:"target_label,omitempty"`
+	Replacement  string   `yaml:"replacement,omitempty"`
+	Action       string   `yaml:"action,omitempty"`
+}
+
+// ec2Agents discovers the master's and the workers' agents (the gateway runs none) and labels
+// them as the targets file does: node is "master" or the worker's instance id.
+func ec2Agents(d *EC2Discovery, refresh string) ([]ec2SD, []relabel) {
+	sd := ec2SD{Region: d.Region, Endpoint: d.Endpoint, Port: d.Port, RefreshInterval: refresh, Filters: []ec2Filter{
+		{Name: "tag:sparkplane/cluster", Values: []string{d.Cluster}},
+		{Name: "instance-state-name", Values: []string{"running"}},
+	}}
+	role := "__meta_ec2_tag_sparkplane_role"
+	return []ec2SD{sd}, []relabel{
+		{SourceLabels: []string{role}, Regex: "master|worker", Action: "keep"},
+		{SourceLabels: []string{role, "__meta_ec2_instance_id"}, Separator: ";", Regex: "master;.*", TargetLabel: "node", Replacement: "master"},
+		{SourceLabels: []string{role, "__meta_ec2_instance_id"}, Separator: ";", Regex: "worker;(.*)", TargetLabel: "node", Replacement: "$1"},
+		{TargetLabel: "cluster", Replacement: d.Cluster},
+	}
 }
 
 type authorization struct {
@@ -166,14 +234,27 @@ func WriteConfig(dir, token string, o Options) error {
 	c.Global.ScrapeInterval = o.ScrapeInterval.String()
 	c.Global.EvaluationInterval = o.ScrapeInterval.String()
 	refresh := o.ScrapeInterval.String()
+	// The agents label their own series where it matters (the master's per-worker series carry
+	// the worker's node), so their labels win over the target's.
+	agents := scrapeConfig{JobName: AgentsJob, MetricsPath: MetricsPath, HonorLabels: true,
+		Authorization: &authorization{Type: "Bearer", CredentialsFile: TokenFile}}
+	if o.EC2 != nil {
+		agents.EC2SD, agents.Relabel = ec2Agents(o.EC2, refresh)
+	} else {
+		agents.FileSD = []fileSD{{Files: []string{AgentsFile}, RefreshInterval: refresh}}
+	}
+	if o.AgentTLS != nil {
+		agents.Scheme = "https"
+		agents.TLS = &tlsConfig{CAFile: AgentCAFile, ServerName: o.AgentTLS.ServerName}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		if err := fsutil.WriteFileAtomic(filepath.Join(dir, AgentCAFile), o.AgentTLS.CA, 0o644); err != nil {
+			return err
+		}
+	}
 	c.ScrapeConfigs = []scrapeConfig{
-		{
-			// The agents label their own series where it matters (the master's per-worker
-			// series carry the worker's node), so their labels win over the target's.
-			JobName: AgentsJob, MetricsPath: MetricsPath, HonorLabels: true,
-			Authorization: &authorization{Type: "Bearer", CredentialsFile: TokenFile},
-			FileSD:        []fileSD{{Files: []string{AgentsFile}, RefreshInterval: refresh}},
-		},
+		agents,
 		{
 			// Spark's servlet paths differ by daemon; each target carries its own.
 			JobName: SparkJob,

@@ -218,3 +218,24 @@ func (r *Registry) Names() []string {
 type EventLogFetcher interface {
 	FetchEventLogs(ctx context.Context, name string) (dir string, fetched int, err error)
 }
+
+// Scrapable is implemented by providers whose agents a Prometheus needs more to reach than
+// their addresses: a certificate to trust, or a cloud API to find them in.
+type Scrapable interface {
+	ScrapeInfo(ctx context.Context, name string) (*ScrapeInfo, error)
+}
+
+// ScrapeInfo says how a Prometheus reaches a cluster's agents.
+type ScrapeInfo struct {
+	AgentCA    []byte // PEM of the certificate every agent serves, when they serve TLS
+	ServerName string // the name in it
+	// EC2, when the agents can be found by the cluster's tag among EC2 instances.
+	EC2 *EC2Scrape
+}
+
+// EC2Scrape is where EC2 discovery looks.
+type EC2Scrape struct {
+	Region   string
+	Endpoint string // the EC2 API, when not AWS's own
+	Port     int    // the agents' API port
+}

@@ -172,6 +172,9 @@ func TestCreateAddRemoveDestroy(t *testing.T) {
 		t.Fatalf("job: %+v %v\n%s", j, err, boot.Logs())
 	}
 
+	// Monitoring: over TLS from here; by EC2 discovery from inside.
+	checkMonitoring(t, e, ref, boot.Running()["worker"])
+
 	// add 2: the group grows, the new instances boot and join Spark.
 	as := autoscaling.NewFromConfig(cfg)
 	added, err := e.m.Add(ctx, ref, 2)

@@ -104,6 +104,35 @@ func (p *Provider) Secret(ctx context.Context, name string) (string, error) {
 // AgentHTTPClient is a client that trusts exactly the cluster's agent certificate, which the
 // working directory keeps (and S3 has, for other machines).
 func (p *Provider) AgentHTTPClient(ctx context.Context, name string) (*http.Client, error) {
+	certPEM, err := p.agentCertificate(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := agentapi.ClientTLS(certPEM)
+	if err != nil {
+		return nil, err
+	}
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg, Proxy: http.ProxyFromEnvironment}}, nil
+}
+
+// ScrapeInfo is how a Prometheus reaches the agents: TLS with their certificate, and EC2
+// discovery by the cluster's tag for one inside the cluster's network.
+func (p *Provider) ScrapeInfo(ctx context.Context, name string) (*provider.ScrapeInfo, error) {
+	certPEM, err := p.agentCertificate(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	r, err := p.readRecord(name)
+	if err != nil {
+		return nil, err
+	}
+	return &provider.ScrapeInfo{AgentCA: certPEM, ServerName: agentapi.TLSServerName,
+		EC2: &provider.EC2Scrape{Region: r.Region, Endpoint: endpointOf(&r.Spec), Port: AgentPort}}, nil
+}
+
+// agentCertificate is the certificate every agent of the cluster serves: from the working
+// directory, else from the cluster's prefix (and kept).
+func (p *Provider) agentCertificate(ctx context.Context, name string) ([]byte, error) {
 	certPEM, err := os.ReadFile(filepath.Join(p.dir(name), "agent.crt"))
 	if errors.Is(err, os.ErrNotExist) {
 		r, rerr := p.readRecord(name)
@@ -121,9 +150,5 @@ func (p *Provider) AgentHTTPClient(ctx context.Context, name string) (*http.Clie
 	if err != nil {
 		return nil, fmt.Errorf("the agents' certificate: %w", err)
 	}
-	cfg, err := agentapi.ClientTLS(certPEM)
-	if err != nil {
-		return nil, err
-	}
-	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg, Proxy: http.ProxyFromEnvironment}}, nil
+	return certPEM, nil
 }

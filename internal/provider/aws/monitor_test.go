@@ -1,0 +1,143 @@
+package aws_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sparkplane/sparkplane/internal/cluster"
+	"github.com/sparkplane/sparkplane/internal/monitoring"
+	"github.com/sparkplane/sparkplane/internal/testutil"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// promGet decodes the data of a Prometheus API answer.
+func promGet(base, path string, data any) error {
+	resp, err := http.Get(base + path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Status string          `json:"status"`
+		Error  string          `json:"error"`
+		Data   json.RawMessage `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return err
+	}
+	if body.Status != "success" {
+		return fmt.Errorf("%s: %s", path, body.Error)
+	}
+	return json.Unmarshal(body.Data, data)
+}
+
+// checkMonitoring runs sparkplane monitor on an AWS cluster with a real Prometheus, which must
+// scrape every agent over TLS (trusting the cluster's certificate); then it has a Prometheus
+// configured for inside the cluster's network find the agents in the EC2 API by tag.
+func checkMonitoring(t *testing.T, e *env, ref cluster.Ref, workers []string) {
+	t.Helper()
+	bin := testutil.Tool(t, "prometheus", "apt-get install prometheus")
+	ctx, cancel := context.WithCancel(context.Background())
+	listen := freeAddr(t)
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- e.m.Monitor(ctx, ref, cluster.MonitorOptions{Dir: t.TempDir(), Prometheus: bin, Listen: listen,
+			ScrapeInterval: time.Second, Refresh: time.Second, Ready: func(cluster.MonitorInfo) { close(ready) }})
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("monitor: %v", err)
+	case <-time.After(2 * time.Minute):
+		cancel()
+		t.Fatal("monitor did not start Prometheus")
+	}
+	defer func() { cancel(); <-done }()
+	testutil.Eventually(t, time.Minute, "Prometheus scrapes every agent over TLS", func() error {
+		var v struct {
+			Result []struct {
+				Metric map[string]string `json:"metric"`
+				Value  [2]any            `json:"value"`
+			} `json:"result"`
+		}
+		if err := promGet("http://"+listen, "/api/v1/query?query="+url.QueryEscape(`up{job="sparkplane"} == 1`), &v); err != nil {
+			return err
+		}
+		var up []string
+		for _, r := range v.Result {
+			up = append(up, r.Metric["node"])
+		}
+		sort.Strings(up)
+		want := append([]string{"master"}, workers...)
+		sort.Strings(want)
+		if strings.Join(up, ",") != strings.Join(want, ",") {
+			return fmt.Errorf("agents up: %v, want %v", up, want)
+		}
+		return nil
+	})
+	var workersSeen struct {
+		Result []any `json:"result"`
+	}
+	if err := promGet("http://"+listen, "/api/v1/query?query=sparkplane_workers", &workersSeen); err != nil || len(workersSeen.Result) == 0 {
+		t.Errorf("the master agent's cluster view is not in Prometheus: %v %v", workersSeen, err)
+	}
+
+	// Inside the network: the agents from the EC2 API (moto), by the cluster's tag.
+	dir := t.TempDir()
+	if err := e.m.Monitor(ctx, ref, cluster.MonitorOptions{Dir: dir, ConfigOnly: true, Discovery: cluster.DiscoverEC2, ScrapeInterval: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	listen2 := freeAddr(t)
+	srv, err := monitoring.StartPrometheus(ctx, monitoring.ServerOptions{Bin: bin, Dir: dir, Listen: listen2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	testutil.Eventually(t, time.Minute, "Prometheus finds the master and every worker by tag", func() error {
+		var tg struct {
+			ActiveTargets []struct {
+				Labels    map[string]string `json:"labels"`
+				ScrapeURL string            `json:"scrapeUrl"`
+			} `json:"activeTargets"`
+		}
+		if err := promGet("http://"+listen2, "/api/v1/targets", &tg); err != nil {
+			return err
+		}
+		var nodes []string
+		for _, a := range tg.ActiveTargets {
+			if a.Labels["job"] != monitoring.AgentsJob {
+				continue
+			}
+			if a.Labels["cluster"] != ref.Name || !strings.HasPrefix(a.ScrapeURL, "https://") || !strings.HasSuffix(a.ScrapeURL, ":7443/metrics") {
+				return fmt.Errorf("target %+v", a)
+			}
+			nodes = append(nodes, a.Labels["node"])
+		}
+		sort.Strings(nodes)
+		want := append([]string{"master"}, workers...)
+		sort.Strings(want)
+		if strings.Join(nodes, ",") != strings.Join(want, ",") {
+			return fmt.Errorf("discovered %v, want %v", nodes, want)
+		}
+		return nil
+	})
+}
