@@ -127,6 +127,7 @@ func TestModuleAgainstMoto(t *testing.T) {
 		"name": "modtest", "zones": 3, "allowed_cidrs": []string{"203.0.113.0/24"}, "workers_desired": 3, "workers_max": 6,
 		"spot": true, "worker_instance_types": []string{"m5.xlarge", "m5a.xlarge", "m6i.xlarge"}, "gateway": true,
 		"autoscale_policy": "cpu", "master_data_volume_gib": 100, "worker_data_volume_gib": 200,
+		"prometheus": true, "grafana": true,
 	})
 	cfg := moto.Config()
 	e2 := ec2.NewFromConfig(cfg)
@@ -163,10 +164,16 @@ func TestModuleAgainstMoto(t *testing.T) {
 		t.Fatal(err)
 	}
 	roles := map[string]int{}
+	var monitoringGroups []string
 	for _, r := range insts.Reservations {
 		for _, in := range r.Instances {
 			role := tag(in.Tags, "sparkplane/role")
 			roles[role]++
+			if role == "monitoring" {
+				for _, g := range in.SecurityGroups {
+					monitoringGroups = append(monitoringGroups, aws.ToString(g.GroupId))
+				}
+			}
 			if role == "worker" {
 				continue
 			}
@@ -180,8 +187,36 @@ func TestModuleAgainstMoto(t *testing.T) {
 			checkUserData(t, role, aws.ToString(ud.UserData.Value))
 		}
 	}
-	if roles["master"] != 1 || roles["gateway"] != 1 || roles["worker"] != 3 {
+	if roles["master"] != 1 || roles["gateway"] != 1 || roles["monitoring"] != 1 || roles["worker"] != 3 {
 		t.Errorf("instances by role: %v", roles)
+	}
+	// The monitoring instance: in the cluster's group and in one of its own, which opens
+	// Prometheus and Grafana to the allowed network and nothing else.
+	if len(monitoringGroups) != 2 || !slices.Contains(monitoringGroups, str("security_group_id")) {
+		t.Errorf("the monitoring instance's groups: %v", monitoringGroups)
+	}
+	for _, g := range monitoringGroups {
+		if g == str("security_group_id") {
+			continue
+		}
+		rules, err := e2.DescribeSecurityGroupRules(ctx, &ec2.DescribeSecurityGroupRulesInput{
+			Filters: []ec2types.Filter{{Name: aws.String("group-id"), Values: []string{g}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var in []string
+		for _, r := range rules.SecurityGroupRules {
+			if !aws.ToBool(r.IsEgress) {
+				in = append(in, aws.ToString(r.CidrIpv4)+":"+aws.ToString(r.IpProtocol)+":"+fmtPort(r.FromPort)+"-"+fmtPort(r.ToPort))
+			}
+		}
+		slices.Sort(in)
+		if want := []string{"203.0.113.0/24:tcp:3000-3000", "203.0.113.0/24:tcp:9090-9090"}; !slices.Equal(in, want) {
+			t.Errorf("the monitoring group's ingress %v, want %v", in, want)
+		}
+	}
+	if u, _ := out["prometheus_url"].(string); !strings.HasSuffix(u, ":9090") {
+		t.Errorf("prometheus_url = %q", u)
 	}
 	vols, err := e2.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{Filters: []ec2types.Filter{{Name: aws.String("tag:sparkplane/cluster"), Values: []string{"modtest"}}}})
 	if err != nil {

@@ -37,6 +37,9 @@ IMDSv2 for spot interruptions and terminations.`,
 				if err != nil {
 					return err
 				}
+				if node.Monitor != nil {
+					return node.Monitor(ctx)
+				}
 				log = log.With("cluster", node.Config.Cluster)
 				go node.Run(ctx)
 				if node.Config.Role != agentapi.RoleMaster && node.Config.Role != agentapi.RoleWorker {

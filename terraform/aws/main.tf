@@ -48,7 +48,7 @@ locals {
   region    = data.aws_region.current.name
   partition = data.aws_partition.current.partition
 
-  user_data = { for role in ["master", "worker", "gateway"] : role => templatefile("${path.module}/templates/user-data.sh.tftpl", {
+  user_data = { for role in ["master", "worker", "gateway", "monitoring"] : role => templatefile("${path.module}/templates/user-data.sh.tftpl", {
     name           = var.name
     role           = role
     region         = local.region
@@ -59,5 +59,7 @@ locals {
     agent_port     = var.agent_port
     spark_version  = var.spark_version
     arch           = local.binary_arch
+    prometheus     = var.prometheus_version
+    grafana        = var.grafana
   }) }
 }

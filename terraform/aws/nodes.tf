@@ -197,3 +197,34 @@ resource "aws_instance" "gateway" {
     ignore_changes = [ami]
   }
 }
+
+resource "aws_instance" "monitoring" {
+  count = var.prometheus ? 1 : 0
+
+  ami                    = local.ami_id
+  instance_type          = var.monitoring_instance_type
+  subnet_id              = local.subnet_ids[0]
+  vpc_security_group_ids = [aws_security_group.cluster.id, aws_security_group.monitoring[0].id]
+  iam_instance_profile   = aws_iam_instance_profile.node.name
+  key_name               = var.ssh_key_name
+  user_data              = local.user_data["monitoring"]
+
+  metadata_options {
+    http_endpoint               = "enabled"
+    http_tokens                 = "required"
+    http_put_response_hop_limit = 1
+  }
+
+  root_block_device {
+    volume_type = "gp3"
+    volume_size = var.root_volume_gib
+    encrypted   = true
+    tags        = merge(local.tags, { "sparkplane/role" = "monitoring" })
+  }
+
+  tags = merge(local.tags, { Name = "sparkplane-${var.name}-monitoring", "sparkplane/role" = "monitoring" })
+
+  lifecycle {
+    ignore_changes = [ami]
+  }
+}

@@ -77,3 +77,13 @@ output "gateway_public_ip" {
   description = "The gateway's public address, when there is one."
   value       = var.gateway ? aws_instance.gateway[0].public_ip : null
 }
+
+output "prometheus_url" {
+  description = "Prometheus on the monitoring instance, when there is one."
+  value       = var.prometheus ? "http://${coalesce(aws_instance.monitoring[0].public_ip, aws_instance.monitoring[0].private_ip)}:9090" : null
+}
+
+output "grafana_url" {
+  description = "Grafana on the monitoring instance, when there is one."
+  value       = var.grafana ? "http://${coalesce(aws_instance.monitoring[0].public_ip, aws_instance.monitoring[0].private_ip)}:3000" : null
+}

@@ -58,3 +58,31 @@ resource "aws_vpc_security_group_egress_rule" "all" {
   cidr_ipv4         = "0.0.0.0/0"
   tags              = local.tags
 }
+
+# The monitoring instance's own group: Prometheus (and Grafana) from allowed_cidrs only. Kept off
+# the cluster's group, where Spark may bind those ports on any node.
+resource "aws_security_group" "monitoring" {
+  count = var.prometheus ? 1 : 0
+
+  name_prefix = "sparkplane-${var.name}-monitoring-"
+  description = "sparkplane cluster ${var.name}: Prometheus and Grafana from allowed networks only"
+  vpc_id      = local.vpc_id
+
+  tags = merge(local.tags, { Name = "sparkplane-${var.name}-monitoring" })
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_vpc_security_group_ingress_rule" "monitoring" {
+  for_each = var.prometheus ? { for pair in setproduct(var.grafana ? [9090, 3000] : [9090], var.allowed_cidrs) : "${pair[0]} ${pair[1]}" => pair } : {}
+
+  security_group_id = aws_security_group.monitoring[0].id
+  description       = each.value[0] == 9090 ? "Prometheus" : "Grafana"
+  ip_protocol       = "tcp"
+  from_port         = each.value[0]
+  to_port           = each.value[0]
+  cidr_ipv4         = each.value[1]
+  tags              = local.tags
+}

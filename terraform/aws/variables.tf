@@ -249,6 +249,40 @@ variable "gateway_instance_type" {
   default     = "m5.large"
 }
 
+variable "prometheus" {
+  description = "Add a monitoring instance running Prometheus, which finds the agents by the cluster's tag (EC2 discovery) and scrapes them and Spark. Its port 9090 is open to allowed_cidrs only."
+  type        = bool
+  default     = false
+}
+
+variable "grafana" {
+  description = "Also run Grafana on the monitoring instance (port 3000, allowed_cidrs only), provisioned with sparkplane's dashboards. Needs prometheus."
+  type        = bool
+  default     = false
+
+  validation {
+    condition     = !var.grafana || var.prometheus
+    error_message = "grafana needs prometheus = true: the dashboards read it."
+  }
+}
+
+variable "monitoring_instance_type" {
+  description = "Instance type of the monitoring instance."
+  type        = string
+  default     = "t3.medium"
+}
+
+variable "prometheus_version" {
+  description = "Prometheus release the monitoring instance downloads from GitHub (the monitoring instance is the one node that fetches software from outside the cluster's bucket)."
+  type        = string
+  default     = "2.53.3"
+
+  validation {
+    condition     = can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+$", var.prometheus_version))
+    error_message = "prometheus_version must look like 2.53.3."
+  }
+}
+
 # ---------------------------------------------------------------------------------------------------
 # Storage, secrets and software
 # ---------------------------------------------------------------------------------------------------

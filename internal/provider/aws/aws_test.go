@@ -102,7 +102,8 @@ func TestCreateAddRemoveDestroy(t *testing.T) {
 		CreateBucketConfiguration: &s3types.CreateBucketConfiguration{LocationConstraint: s3types.BucketLocationConstraint(awstest.Region)}}); err != nil {
 		t.Fatal(err)
 	}
-	c := e.spec(t, "life", ", state: {backend: s3, bucket: team-state}", "workers: {count: 3, max: 6, spot: true, instanceTypes: [m5.xlarge, m5a.xlarge, m6i.xlarge]}\n")
+	c := e.spec(t, "life", ", state: {backend: s3, bucket: team-state}",
+		"workers: {count: 3, max: 6, spot: true, instanceTypes: [m5.xlarge, m5a.xlarge, m6i.xlarge]}\nmonitoring: {prometheus: true}\n")
 	ref := cluster.Ref{Name: "life", Provider: "aws"}
 	t.Cleanup(func() { e.m.Destroy(context.Background(), ref) })
 	st, err := e.m.Create(ctx, c, cluster.CreateOptions{})
@@ -156,7 +157,7 @@ func TestCreateAddRemoveDestroy(t *testing.T) {
 	for _, n := range st.Nodes {
 		roles[n.Role]++
 	}
-	if roles["master"] != 1 || roles["gateway"] != 1 || roles["worker"] != 3 || st.State != cluster.StateRunning {
+	if roles["master"] != 1 || roles["gateway"] != 1 || roles["monitoring"] != 1 || roles["worker"] != 3 || st.State != cluster.StateRunning {
 		t.Errorf("status: %s, nodes %v\n%+v", st.State, roles, st.Nodes)
 	}
 	if !strings.HasPrefix(st.Agent.Master.UI, "http://127.0.0.1:") {
@@ -172,8 +173,10 @@ func TestCreateAddRemoveDestroy(t *testing.T) {
 		t.Fatalf("job: %+v %v\n%s", j, err, boot.Logs())
 	}
 
-	// Monitoring: over TLS from here; by EC2 discovery from inside.
+	// Monitoring: over TLS from here; by EC2 discovery from inside; the module's monitoring
+	// instance.
 	checkMonitoring(t, e, ref, boot.Running()["worker"])
+	checkMonitoringInstance(t, boot, "life", boot.Running()["worker"])
 
 	// add 2: the group grows, the new instances boot and join Spark.
 	as := autoscaling.NewFromConfig(cfg)
@@ -295,7 +298,12 @@ func waitAlive(t *testing.T, e *env, ref cluster.Ref, n int, boot *awstest.Boote
 		if err != nil {
 			return err
 		}
-		workers := len(st.Nodes) - 2 // the master and the gateway
+		workers := 0
+		for _, n := range st.Nodes {
+			if n.Role == "worker" {
+				workers++
+			}
+		}
 		if st.Agent == nil || st.Agent.AliveWorkers() != n || workers != n {
 			return fmt.Errorf("%d worker nodes, status %+v\n%s", workers, st.Agent, boot.Logs())
 		}

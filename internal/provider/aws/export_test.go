@@ -25,7 +25,7 @@ func TestExportPlansAgainstMoto(t *testing.T) {
 	t.Setenv("AWS_ACCESS_KEY_ID", "test")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
 	var ov []spec.Override
-	for _, set := range []string{"storage.bucket=analytics-data", "aws.endpoint=" + moto.URL} {
+	for _, set := range []string{"storage.bucket=analytics-data", "aws.endpoint=" + moto.URL, "monitoring.prometheus=true", "monitoring.grafana=true"} {
 		o, err := spec.SetFlag(set)
 		if err != nil {
 			t.Fatal(err)
@@ -87,6 +87,8 @@ func TestExportPlansAgainstMoto(t *testing.T) {
 			userData["master"], _ = after["user_data"].(string)
 		case "module.cluster.aws_instance.gateway[0]":
 			userData["gateway"], _ = after["user_data"].(string)
+		case "module.cluster.aws_instance.monitoring[0]":
+			userData["monitoring"], _ = after["user_data"].(string)
 		case "module.cluster.aws_launch_template.worker":
 			b64, _ := after["user_data"].(string)
 			b, err := base64.StdEncoding.DecodeString(b64)
@@ -98,7 +100,7 @@ func TestExportPlansAgainstMoto(t *testing.T) {
 	}
 	for _, want := range []string{"aws_vpc.this[0]", "aws_subnet.public[2]", "aws_security_group.cluster", "aws_iam_role.node",
 		"aws_route53_record.master", "aws_instance.master", "aws_instance.gateway[0]", "aws_autoscaling_group.workers",
-		"aws_autoscaling_lifecycle_hook.decommission"} {
+		"aws_autoscaling_lifecycle_hook.decommission", "aws_instance.monitoring[0]", "aws_security_group.monitoring[0]"} {
 		if !creates[want] {
 			t.Errorf("the plan does not create %s", want)
 		}
@@ -106,11 +108,19 @@ func TestExportPlansAgainstMoto(t *testing.T) {
 	if creates["aws_s3_bucket.this[0]"] {
 		t.Error("the plan creates a bucket, though the spec names one")
 	}
-	for _, role := range []string{"master", "worker", "gateway"} {
+	// The launch template holds the workers' whole script; an instance's user_data is kept by
+	// the AWS provider as the SHA-1 of its script, so the golden files of the master, gateway and
+	// monitoring instance are those (the module's test reads their full scripts from moto and
+	// runs shellcheck on them).
+	for _, role := range []string{"master", "worker", "gateway", "monitoring"} {
 		if userData[role] == "" {
 			t.Errorf("no %s user-data known at plan time", role)
 			continue
 		}
-		testutil.Golden(t, "testdata/export/user-data-"+role+".sh", normalize([]byte(userData[role])))
+		name := "testdata/export/user-data-" + role + ".sh"
+		if role != "worker" {
+			name = "testdata/export/user-data-" + role + ".sha1"
+		}
+		testutil.Golden(t, name, normalize([]byte(userData[role])))
 	}
 }

@@ -101,5 +101,8 @@ func Inputs(c *spec.Cluster, bucket string) (map[string]any, error) {
 	if a.KeyName != "" {
 		in["ssh_key_name"] = a.KeyName
 	}
+	if m := c.Monitoring; m.Prometheus || m.Grafana {
+		in["prometheus"], in["grafana"] = true, m.Grafana
+	}
 	return in, nil
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sparkplane/sparkplane/internal/cluster"
+	"github.com/sparkplane/sparkplane/internal/provider/aws/awstest"
 	"github.com/sparkplane/sparkplane/internal/monitoring"
 	"github.com/sparkplane/sparkplane/internal/testutil"
 )
@@ -112,6 +113,13 @@ func checkMonitoring(t *testing.T, e *env, ref cluster.Ref, workers []string) {
 		t.Fatal(err)
 	}
 	defer srv.Stop()
+	discoversAgents(t, "http://"+listen2, ref.Name, workers)
+}
+
+// discoversAgents waits until the Prometheus at base has found, by the cluster's tag in the EC2
+// API, the master's and exactly these workers' agents, to be scraped over TLS on the agent port.
+func discoversAgents(t *testing.T, base, cluster string, workers []string) {
+	t.Helper()
 	testutil.Eventually(t, time.Minute, "Prometheus finds the master and every worker by tag", func() error {
 		var tg struct {
 			ActiveTargets []struct {
@@ -119,7 +127,7 @@ func checkMonitoring(t *testing.T, e *env, ref cluster.Ref, workers []string) {
 				ScrapeURL string            `json:"scrapeUrl"`
 			} `json:"activeTargets"`
 		}
-		if err := promGet("http://"+listen2, "/api/v1/targets", &tg); err != nil {
+		if err := promGet(base, "/api/v1/targets", &tg); err != nil {
 			return err
 		}
 		var nodes []string
@@ -127,7 +135,7 @@ func checkMonitoring(t *testing.T, e *env, ref cluster.Ref, workers []string) {
 			if a.Labels["job"] != monitoring.AgentsJob {
 				continue
 			}
-			if a.Labels["cluster"] != ref.Name || !strings.HasPrefix(a.ScrapeURL, "https://") || !strings.HasSuffix(a.ScrapeURL, ":7443/metrics") {
+			if a.Labels["cluster"] != cluster || !strings.HasPrefix(a.ScrapeURL, "https://") || !strings.HasSuffix(a.ScrapeURL, ":7443/metrics") {
 				return fmt.Errorf("target %+v", a)
 			}
 			nodes = append(nodes, a.Labels["node"])
@@ -137,6 +145,38 @@ func checkMonitoring(t *testing.T, e *env, ref cluster.Ref, workers []string) {
 		sort.Strings(want)
 		if strings.Join(nodes, ",") != strings.Join(want, ",") {
 			return fmt.Errorf("discovered %v, want %v", nodes, want)
+		}
+		return nil
+	})
+}
+
+// checkMonitoringInstance checks the module's monitoring instance: its Prometheus (run by its
+// agent) finds the agents by tag, and scrapes Spark's master, whose port it learns from the
+// master's agent.
+func checkMonitoringInstance(t *testing.T, boot *awstest.Booter, cluster string, workers []string) {
+	t.Helper()
+	var base string
+	testutil.Eventually(t, time.Minute, "the monitoring instance runs Prometheus", func() error {
+		if base = boot.Prometheus(); base == "" {
+			return fmt.Errorf("no monitoring instance booted\n%s", boot.Logs())
+		}
+		resp, err := http.Get(base + "/-/ready")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		return nil
+	})
+	discoversAgents(t, base, cluster, workers)
+	testutil.Eventually(t, time.Minute, "the monitoring instance scrapes Spark's master", func() error {
+		var v struct {
+			Result []any `json:"result"`
+		}
+		if err := promGet(base, "/api/v1/query?query="+url.QueryEscape(`up{job="spark",component="master"} == 1`), &v); err != nil {
+			return err
+		}
+		if len(v.Result) != 1 {
+			return fmt.Errorf("Spark master targets up: %v", v.Result)
 		}
 		return nil
 	})

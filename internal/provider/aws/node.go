@@ -29,7 +29,7 @@ import (
 // cluster keeps its things. It holds no secret.
 type NodeConfig struct {
 	Cluster       string `json:"cluster"`
-	Role          string `json:"role"` // master | worker | gateway
+	Role          string `json:"role"` // master | worker | gateway | monitoring
 	Region        string `json:"region"`
 	Bucket        string `json:"bucket"`
 	Prefix        string `json:"prefix"`
@@ -50,6 +50,8 @@ type Node struct {
 	// Run runs what goes beside the agent (the interruption watcher, the event-log copier)
 	// until ctx ends.
 	Run func(ctx context.Context)
+	// Monitor, on the monitoring instance, is all it runs (there is no Spark daemon there).
+	Monitor func(ctx context.Context) error
 }
 
 // Node-side environment overrides, for running a node outside EC2 (tests, other clouds' VMs).
@@ -125,6 +127,11 @@ func Bootstrap(ctx context.Context, path string, log *slog.Logger) (*Node, error
 		if err := fsutil.WriteFileAtomic(filepath.Join(root, name), f.data, f.mode); err != nil {
 			return nil, err
 		}
+	}
+	if nc.Role == RoleMonitoring {
+		return &Node{Monitor: func(ctx context.Context) error {
+			return runMonitoring(ctx, nc, &doc.Spec, a, secret, certPEM, root, log.With("cluster", nc.Cluster))
+		}}, nil
 	}
 
 	// Spark, from the cluster's prefix.

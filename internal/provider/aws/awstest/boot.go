@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -103,7 +104,8 @@ type Booter struct {
 }
 
 type bootedNode struct {
-	role string
+	role       string
+	prometheus string // where the monitoring instance's Prometheus listens
 	imds *IMDS
 	cmd  *exec.Cmd
 	dir  string
@@ -207,13 +209,18 @@ func (b *Booter) boot(id string) error {
 			env = append(env, kv)
 		}
 	}
-	cmd.Env = append(env, "AWS_EC2_METADATA_SERVICE_ENDPOINT="+meta.URL, "SPARKPLANE_EC2_ROOT="+dir, "SPARKPLANE_AGENT_LISTEN=127.0.0.1:0")
+	prom, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	cmd.Env = append(env, "AWS_EC2_METADATA_SERVICE_ENDPOINT="+meta.URL, "SPARKPLANE_EC2_ROOT="+dir, "SPARKPLANE_AGENT_LISTEN=127.0.0.1:0",
+		"SPARKPLANE_PROMETHEUS_LISTEN="+prom)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	n := &bootedNode{role: role, imds: meta, cmd: cmd, dir: dir, exit: make(chan struct{})}
+	n := &bootedNode{role: role, prometheus: prom, imds: meta, cmd: cmd, dir: dir, exit: make(chan struct{})}
 	go func() { cmd.Wait(); logf.Close(); close(n.exit) }()
 	b.mu.Lock()
 	b.nodes[id] = n
@@ -310,4 +317,25 @@ func (b *Booter) stop() {
 			n.imds.Close()
 		}
 	}
+}
+
+// Prometheus is the URL of the monitoring instance's Prometheus, once that instance booted.
+func (b *Booter) Prometheus() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, n := range b.nodes {
+		if n.role == "monitoring" && n.cmd != nil {
+			return "http://" + n.prometheus
+		}
+	}
+	return ""
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
 }

@@ -41,11 +41,13 @@ module "cluster" {
   autoscale_policy       = "spark"
   bucket_name            = "analytics-data"
   gateway                = true
+  grafana                = true
   master_data_volume_gib = 0
   master_instance_type   = "m5.large"
   name                   = "analytics"
   on_demand_base         = 1
   parameter_path         = "/sparkplane/analytics/"
+  prometheus             = true
   s3_prefix              = "clusters/analytics/"
   spark_version          = "3.5.3"
   spot                   = true
