@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/sparkplane/sparkplane/internal/cluster"
-	"github.com/sparkplane/sparkplane/internal/provider/aws/awstest"
 	"github.com/sparkplane/sparkplane/internal/monitoring"
+	"github.com/sparkplane/sparkplane/internal/provider/aws/awstest"
 	"github.com/sparkplane/sparkplane/internal/testutil"
 )
 

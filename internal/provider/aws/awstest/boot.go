@@ -106,10 +106,10 @@ type Booter struct {
 type bootedNode struct {
 	role       string
 	prometheus string // where the monitoring instance's Prometheus listens
-	imds *IMDS
-	cmd  *exec.Cmd
-	dir  string
-	exit chan struct{}
+	imds       *IMDS
+	cmd        *exec.Cmd
+	dir        string
+	exit       chan struct{}
 }
 
 // Boot starts playing EC2 for a cluster's instances (every cluster's, when cluster is "") until
