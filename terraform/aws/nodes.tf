@@ -167,47 +167,32 @@ resource "aws_autoscaling_lifecycle_hook" "decommission" {
   default_result         = "CONTINUE"
 }
 
-resource "aws_instance" "gateway" {
-  count = var.gateway ? 1 : 0
-
-  ami                    = local.ami_id
-  instance_type          = var.gateway_instance_type
-  subnet_id              = local.subnet_ids[0]
-  vpc_security_group_ids = [aws_security_group.cluster.id]
-  iam_instance_profile   = aws_iam_instance_profile.node.name
-  key_name               = var.ssh_key_name
-  user_data              = local.user_data["gateway"]
-
-  metadata_options {
-    http_endpoint               = "enabled"
-    http_tokens                 = "required"
-    http_put_response_hop_limit = 1
-  }
-
-  root_block_device {
-    volume_type = "gp3"
-    volume_size = var.root_volume_gib
-    encrypted   = true
-    tags        = merge(local.tags, { "sparkplane/role" = "gateway" })
-  }
-
-  tags = merge(local.tags, { Name = "sparkplane-${var.name}-gateway", "sparkplane/role" = "gateway" })
-
-  lifecycle {
-    ignore_changes = [ami]
+# Instances beside the master and the workers, one per role: the gateway for client-mode work,
+# and the monitoring instance, which is also in a group of its own that opens Prometheus and
+# Grafana to the allowed networks.
+locals {
+  extra_instances = {
+    for role, v in {
+      gateway = { enabled = var.gateway, type = var.gateway_instance_type, groups = [aws_security_group.cluster.id] }
+      monitoring = {
+        enabled = var.prometheus
+        type    = var.monitoring_instance_type
+        groups  = compact([aws_security_group.cluster.id, one(aws_security_group.monitoring[*].id)])
+      }
+    } : role => v if v.enabled
   }
 }
 
-resource "aws_instance" "monitoring" {
-  count = var.prometheus ? 1 : 0
+resource "aws_instance" "extra" {
+  for_each = local.extra_instances
 
   ami                    = local.ami_id
-  instance_type          = var.monitoring_instance_type
+  instance_type          = each.value.type
   subnet_id              = local.subnet_ids[0]
-  vpc_security_group_ids = [aws_security_group.cluster.id, aws_security_group.monitoring[0].id]
+  vpc_security_group_ids = each.value.groups
   iam_instance_profile   = aws_iam_instance_profile.node.name
   key_name               = var.ssh_key_name
-  user_data              = local.user_data["monitoring"]
+  user_data              = local.user_data[each.key]
 
   metadata_options {
     http_endpoint               = "enabled"
@@ -219,10 +204,10 @@ resource "aws_instance" "monitoring" {
     volume_type = "gp3"
     volume_size = var.root_volume_gib
     encrypted   = true
-    tags        = merge(local.tags, { "sparkplane/role" = "monitoring" })
+    tags        = merge(local.tags, { "sparkplane/role" = each.key })
   }
 
-  tags = merge(local.tags, { Name = "sparkplane-${var.name}-monitoring", "sparkplane/role" = "monitoring" })
+  tags = merge(local.tags, { Name = "sparkplane-${var.name}-${each.key}", "sparkplane/role" = each.key })
 
   lifecycle {
     ignore_changes = [ami]

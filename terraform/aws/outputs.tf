@@ -70,20 +70,20 @@ output "zone_id" {
 
 output "gateway_private_ip" {
   description = "The gateway's address inside the VPC, when there is one."
-  value       = var.gateway ? aws_instance.gateway[0].private_ip : null
+  value       = var.gateway ? aws_instance.extra["gateway"].private_ip : null
 }
 
 output "gateway_public_ip" {
   description = "The gateway's public address, when there is one."
-  value       = var.gateway ? aws_instance.gateway[0].public_ip : null
+  value       = var.gateway ? aws_instance.extra["gateway"].public_ip : null
 }
 
 output "prometheus_url" {
   description = "Prometheus on the monitoring instance, when there is one."
-  value       = var.prometheus ? "http://${coalesce(aws_instance.monitoring[0].public_ip, aws_instance.monitoring[0].private_ip)}:9090" : null
+  value       = var.prometheus ? "http://${coalesce(aws_instance.extra["monitoring"].public_ip, aws_instance.extra["monitoring"].private_ip)}:9090" : null
 }
 
 output "grafana_url" {
   description = "Grafana on the monitoring instance, when there is one."
-  value       = var.grafana ? "http://${coalesce(aws_instance.monitoring[0].public_ip, aws_instance.monitoring[0].private_ip)}:3000" : null
+  value       = var.grafana ? "http://${coalesce(aws_instance.extra["monitoring"].public_ip, aws_instance.extra["monitoring"].private_ip)}:3000" : null
 }

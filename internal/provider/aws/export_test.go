@@ -85,9 +85,9 @@ func TestExportPlansAgainstMoto(t *testing.T) {
 		switch rc.Address {
 		case "module.cluster.aws_instance.master":
 			userData["master"], _ = after["user_data"].(string)
-		case "module.cluster.aws_instance.gateway[0]":
+		case `module.cluster.aws_instance.extra["gateway"]`:
 			userData["gateway"], _ = after["user_data"].(string)
-		case "module.cluster.aws_instance.monitoring[0]":
+		case `module.cluster.aws_instance.extra["monitoring"]`:
 			userData["monitoring"], _ = after["user_data"].(string)
 		case "module.cluster.aws_launch_template.worker":
 			b64, _ := after["user_data"].(string)
@@ -99,8 +99,8 @@ func TestExportPlansAgainstMoto(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"aws_vpc.this[0]", "aws_subnet.public[2]", "aws_security_group.cluster", "aws_iam_role.node",
-		"aws_route53_record.master", "aws_instance.master", "aws_instance.gateway[0]", "aws_autoscaling_group.workers",
-		"aws_autoscaling_lifecycle_hook.decommission", "aws_instance.monitoring[0]", "aws_security_group.monitoring[0]"} {
+		"aws_route53_record.master", "aws_instance.master", `aws_instance.extra["gateway"]`, "aws_autoscaling_group.workers",
+		"aws_autoscaling_lifecycle_hook.decommission", `aws_instance.extra["monitoring"]`, "aws_security_group.monitoring[0]"} {
 		if !creates[want] {
 			t.Errorf("the plan does not create %s", want)
 		}
