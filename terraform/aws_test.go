@@ -2,6 +2,7 @@ package terraform_test
 
 import (
 	"context"
+	"fmt"
 	"encoding/base64"
 	"encoding/json"
 	"net/url"
@@ -369,6 +370,94 @@ func TestModuleAgainstMoto(t *testing.T) {
 	if left := awstest.Remains(ctx, t, cfg, "modtest"); len(left) > 0 {
 		t.Errorf("after destroy, still tagged with the cluster: %v", left)
 	}
+}
+
+// TestModuleInAnExistingVPC applies the module into a VPC and subnets the user already has: it
+// makes no network of its own, puts every node in the given subnets and its group in the given
+// VPC, and its destroy leaves the user's network as it was.
+func TestModuleInAnExistingVPC(t *testing.T) {
+	if testing.Short() {
+		t.Skip("applies a cluster against moto")
+	}
+	bin := awstest.Terraform(t)
+	moto := awstest.StartMoto(t)
+	ctx := context.Background()
+	e2 := ec2.NewFromConfig(moto.Config())
+	vpc, err := e2.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.7.0.0/16")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vpcID := aws.ToString(vpc.Vpc.VpcId)
+	var subnets []string
+	for i, az := range []string{"a", "b"} {
+		sn, err := e2.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: aws.String(vpcID), CidrBlock: aws.String(fmt.Sprintf("10.7.%d.0/24", i)),
+			AvailabilityZone: aws.String(awstest.Region + az)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		subnets = append(subnets, aws.ToString(sn.Subnet.SubnetId))
+	}
+	tf, plan, out := apply(t, bin, moto, map[string]any{
+		"name": "mine", "allowed_cidrs": []string{"198.51.100.7/32"}, "workers_desired": 2, "workers_max": 4,
+		"vpc_id": vpcID, "subnet_ids": subnets,
+	})
+	for _, rc := range plan.ResourceChanges {
+		for _, made := range []string{"aws_vpc.", "aws_subnet.", "aws_internet_gateway.", "aws_route_table"} {
+			if strings.Contains(rc.Address, made) && rc.Change.Actions.Create() {
+				t.Errorf("the module makes %s in a VPC it was given", rc.Address)
+			}
+		}
+	}
+	if got, _ := out["vpc_id"].(string); got != vpcID {
+		t.Errorf("vpc_id output %q, want %q", got, vpcID)
+	}
+	sgs, err := e2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{out["security_group_id"].(string)}})
+	if err != nil || len(sgs.SecurityGroups) != 1 || aws.ToString(sgs.SecurityGroups[0].VpcId) != vpcID {
+		t.Errorf("the cluster's group is not in the given VPC: %v %v", sgs, err)
+	}
+	insts, err := e2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{
+		{Name: aws.String("tag:sparkplane/cluster"), Values: []string{"mine"}},
+		{Name: aws.String("instance-state-name"), Values: []string{"running", "pending"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range insts.Reservations {
+		for _, in := range r.Instances {
+			n++
+			if !slices.Contains(subnets, aws.ToString(in.SubnetId)) {
+				t.Errorf("%s is in subnet %s, not one given", aws.ToString(in.InstanceId), aws.ToString(in.SubnetId))
+			}
+		}
+	}
+	if n != 3 {
+		t.Errorf("%d instances, want the master and 2 workers", n)
+	}
+	groups, err := autoscaling.NewFromConfig(moto.Config()).DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{
+		AutoScalingGroupNames: []string{out["autoscaling_group"].(string)}})
+	if err != nil || len(groups.AutoScalingGroups) != 1 {
+		t.Fatalf("group: %v %v", groups, err)
+	}
+	if got := strings.Split(aws.ToString(groups.AutoScalingGroups[0].VPCZoneIdentifier), ","); !slices.Equal(sorted(got), sorted(subnets)) {
+		t.Errorf("the group's subnets %v, want %v", got, subnets)
+	}
+
+	if err := tf.Destroy(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if left := awstest.Remains(ctx, t, moto.Config(), "mine"); len(left) > 0 {
+		t.Errorf("after destroy: %v", left)
+	}
+	left, err := e2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{Filters: []ec2types.Filter{{Name: aws.String("vpc-id"), Values: []string{vpcID}}}})
+	if err != nil || len(left.Subnets) != 2 {
+		t.Errorf("the user's VPC after destroy: %v %v, want its 2 subnets untouched", left, err)
+	}
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
 }
 
 func fmtPort(p *int32) string {
