@@ -21,6 +21,7 @@ const (
 	StateDegraded = "degraded" // the master runs; some worker does not
 	StateNoMaster = "no-master"
 	StateStarting = "starting"
+	StateStopped  = "stopped" // it ended its own instances; destroy removes the rest
 )
 
 // Status is a cluster as its provider and its master agent describe it.
@@ -66,6 +67,10 @@ func (m *Manager) Status(ctx context.Context, ref Ref) (*Status, error) {
 		st.AgentError = "the master's agent is not running"
 	}
 	st.State = summarize(st)
+	if pc.Stopped != "" && st.Agent == nil {
+		st.State = StateStopped
+		st.AgentError = fmt.Sprintf("%s; sparkplane destroy %s removes what is left", pc.Stopped, ref.Name)
+	}
 	if st.Agent != nil {
 		m.syncJobs(ctx, st.Agent.Jobs)
 	}

@@ -105,6 +105,9 @@ type Cluster struct {
 	Agent     string        `json:"agent,omitempty"` // the master agent's API URL, when known
 	Nodes     []Node        `json:"nodes"`
 	CreatedAt time.Time     `json:"createdAt"`
+	// Stopped says why and when, for a cluster that ended its own instances (its lifetime ran
+	// out) and left what costs nothing for Destroy.
+	Stopped string `json:"stopped,omitempty"`
 }
 
 // Node states.

@@ -2,6 +2,7 @@ package aws
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -104,8 +105,15 @@ func (p *Provider) Get(ctx context.Context, name string) (*provider.Cluster, err
 		return nil, err
 	}
 	c := &provider.Cluster{Name: name, Provider: Name, Spec: &r.Spec, Nodes: nodes, CreatedAt: r.CreatedAt}
-	if masterID != "" {
-		a := &artifacts{s3: newS3(cfg), bucket: r.Bucket, prefix: Prefix(&r.Spec)}
+	a := &artifacts{s3: newS3(cfg), bucket: r.Bucket, prefix: Prefix(&r.Spec)}
+	if masterID == "" {
+		if b, err := a.get(ctx, keyStopped); err == nil {
+			var s Stopped
+			if json.Unmarshal(b, &s) == nil {
+				c.Stopped = fmt.Sprintf("stopped at %s: %s", s.At.Local().Format("2006-01-02 15:04"), s.Reason)
+			}
+		}
+	} else {
 		if ep, err := a.endpoint(ctx); err == nil && ep.InstanceID == masterID {
 			c.Agent = ep.URL
 			for i := range c.Nodes {
