@@ -3,7 +3,7 @@
 GO ?= go
 BIN := bin/sparkplane
 
-.PHONY: build dist example test bench bench-aws bench-autoscale fuzz fmt clean
+.PHONY: build dist example test bench bench-aws smoke-aws bench-autoscale fuzz fmt clean
 
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/sparkplane
@@ -28,6 +28,11 @@ bench:
 # status, and the same topology by plain terraform apply.
 bench-aws:
 	$(GO) test -run '^$$' -bench 'CreateDestroy|PlainTerraform' -benchtime 1x -timeout 60m ./internal/provider/aws/
+
+# Against a real AWS account (costs a few cents, destroys what it made): the one step moto cannot
+# take, instances booting from the module's user-data. Not part of CI.
+smoke-aws: dist
+	./hack/aws-smoke.sh
 
 # The autoscaling benchmark: spark, cpu and static on the Facebook day, 20 other days of the same
 # kind, and the chart in docs/img.

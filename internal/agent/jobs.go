@@ -437,6 +437,12 @@ func (j *jobs) launch(id string, git *agentapi.Git, sub spark.Submission) {
 // where the nodes share a filesystem the application is a file:// URL; otherwise the application,
 // --jars and --files become URLs of the master's file server.
 func (j *jobs) ship(id string, sub *spark.Submission) error {
+	// A driver's worker fetches the application with Utils.fetchFile, which knows file: but not
+	// local: (that is for jars already on every node's classpath); for the application itself
+	// both mean a path every node has.
+	if u, err := url.Parse(sub.Resource); err == nil && u.Scheme == "local" {
+		sub.Resource = "file://" + u.Path
+	}
 	p, err := j.m.provider()
 	if err == nil && p.Capabilities().SharedFilesystem {
 		if isLocalPath(sub.Resource) {

@@ -401,6 +401,10 @@ func firstNonEmpty(s ...string) string {
 // URLs are downloaded into dir; anything else is read where it is.
 func fetchResource(ctx context.Context, resource, dir string) (string, error) {
 	u, err := url.Parse(resource)
+	if err == nil && u.Scheme == "local" {
+		// doFetchFile hands schemes it does not know to Hadoop, which has no "local".
+		return "", fmt.Errorf(`org.apache.hadoop.fs.UnsupportedFileSystemException: No FileSystem for scheme "local"`)
+	}
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 		return resource, nil
 	}
