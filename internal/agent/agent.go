@@ -136,13 +136,11 @@ func Run(ctx context.Context, cfg *agentapi.Config, deps Deps) error {
 			l.Close()
 			return err
 		}
-		clientTLS, err := agentapi.ClientTLS(certPEM)
-		if err != nil {
+		if httpClient, err = agentapi.PinnedClient(certPEM); err != nil {
 			l.Close()
 			return err
 		}
 		l = tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12})
-		httpClient.Transport = &http.Transport{TLSClientConfig: clientTLS}
 		scheme = "https"
 	}
 	base := scheme + "://" + advertised(l.Addr().String(), cfg.Host)

@@ -38,14 +38,13 @@ func newFiles(listen, host string) *files {
 	return &files{bind: bind, host: host, grants: map[string]string{}, byJob: map[string]string{}}
 }
 
-// publish makes the local paths under dir (the job's directory) reachable, and returns their URLs
-// in order.
-func (f *files) publish(jobID, dir string, paths ...string) ([]string, error) {
+// publish makes a local path under dir (the job's directory) reachable, and returns its URL.
+func (f *files) publish(jobID, dir, path string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.srv == nil {
 		if err := f.startLocked(); err != nil {
-			return nil, err
+			return "", err
 		}
 	}
 	token, ok := f.byJob[jobID]
@@ -55,15 +54,11 @@ func (f *files) publish(jobID, dir string, paths ...string) ([]string, error) {
 		token = hex.EncodeToString(b)
 		f.byJob[jobID], f.grants[token] = token, dir
 	}
-	out := make([]string, len(paths))
-	for i, p := range paths {
-		rel, err := filepath.Rel(dir, p)
-		if err != nil || strings.HasPrefix(rel, "..") {
-			return nil, fmt.Errorf("%s is not among the job's files", p)
-		}
-		out[i] = f.base + "/files/" + token + "/" + (&url.URL{Path: filepath.ToSlash(rel)}).EscapedPath()
+	rel, err := filepath.Rel(dir, path)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return "", fmt.Errorf("%s is not among the job's files", path)
 	}
-	return out, nil
+	return f.base + "/files/" + token + "/" + (&url.URL{Path: filepath.ToSlash(rel)}).EscapedPath(), nil
 }
 
 // withdraw stops serving a job's files.

@@ -36,9 +36,13 @@ func TestFilesServeAJobsUploadsUntilWithdrawn(t *testing.T) {
 
 	f := newFiles("0.0.0.0:7443", "127.0.0.1")
 	defer f.close()
-	urls, err := f.publish("j-1", job, filepath.Join(job, "etl app.jar"), filepath.Join(job, "src", "lib.jar"))
-	if err != nil {
-		t.Fatal(err)
+	var urls []string
+	for _, p := range []string{filepath.Join(job, "etl app.jar"), filepath.Join(job, "src", "lib.jar")} {
+		u, err := f.publish("j-1", job, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		urls = append(urls, u)
 	}
 	if !strings.HasPrefix(urls[0], "http://127.0.0.1:") || !strings.HasSuffix(urls[0], "/etl%20app.jar") {
 		t.Fatalf("url %q: want the advertised host and the escaped name", urls[0])

@@ -456,11 +456,11 @@ func (j *jobs) ship(id string, sub *spark.Submission) error {
 			if !isLocalPath(path) {
 				continue
 			}
-			urls, err := j.files.publish(id, j.dir(id), path)
+			u, err := j.files.publish(id, j.dir(id), path)
 			if err != nil {
 				return err
 			}
-			list[i] = urls[0]
+			list[i] = u
 		}
 	}
 	sub.Resource = resource[0]

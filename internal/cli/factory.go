@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -113,8 +114,8 @@ func (f *Factory) Providers() (*provider.Registry, error) {
 		if err != nil {
 			return nil, err
 		}
-		return aws.New(aws.Options{Root: home, PluginCache: f.Getenv("TF_PLUGIN_CACHE_DIR"), Terraform: f.Getenv("SPARKPLANE_TERRAFORM"),
-			DefaultPluginCache: filepath.Join(cache, "terraform-plugins")}), nil
+		return aws.New(aws.Options{Root: home, Terraform: f.Getenv("SPARKPLANE_TERRAFORM"),
+			PluginCache: cmp.Or(f.Getenv("TF_PLUGIN_CACHE_DIR"), filepath.Join(cache, "terraform-plugins"))}), nil
 	})
 	return r, nil
 }

@@ -50,6 +50,9 @@ The metrics are listed in docs/monitoring.md.`,
 			if err := checkPort(port); err != nil {
 				return err
 			}
+			if discovery != cluster.DiscoverAgents && discovery != cluster.DiscoverEC2 {
+				return usagef("--discovery %s: use %s or %s", discovery, cluster.DiscoverAgents, cluster.DiscoverEC2)
+			}
 			if dir == "" {
 				home, err := f.Home()
 				if err != nil {

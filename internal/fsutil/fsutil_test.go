@@ -1,8 +1,10 @@
 package fsutil
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -36,5 +38,28 @@ func TestTail(t *testing.T) {
 	}
 	if _, err := Tail(filepath.Join(t.TempDir(), "none"), 2); err == nil {
 		t.Error("no error for a missing file")
+	}
+}
+
+func TestJSONFiles(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sub", "rec.json")
+	type rec struct{ Name string }
+	if err := ReadJSON(path, &rec{}); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a missing file: %v, want os.ErrNotExist", err)
+	}
+	if err := WriteJSON(path, rec{Name: "x"}, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var got rec
+	if err := ReadJSON(path, &got); err != nil || got.Name != "x" {
+		t.Errorf("round trip: %+v %v", got, err)
+	}
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v", st.Mode())
+	}
+	os.WriteFile(path, []byte("{"), 0o600)
+	if err := ReadJSON(path, &got); err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("a malformed file: %v, want an error naming it", err)
 	}
 }

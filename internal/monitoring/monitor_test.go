@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -80,27 +79,13 @@ func exposed(t *testing.T, dir string) map[string]bool {
 
 // promQuery asks Prometheus for an instant vector.
 func promQuery(base, q string) (model.Vector, error) {
-	resp, err := http.Get(base + "/api/v1/query?query=" + url.QueryEscape(q))
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Status string          `json:"status"`
-		Error  string          `json:"error"`
-		Data   json.RawMessage `json:"data"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return nil, err
-	}
-	if body.Status != "success" {
-		return nil, fmt.Errorf("%s: %s", q, body.Error)
-	}
 	var data struct {
 		ResultType string          `json:"resultType"`
 		Result     json.RawMessage `json:"result"`
 	}
-	json.Unmarshal(body.Data, &data)
+	if err := testutil.PrometheusAPI(base, "/api/v1/query?query="+url.QueryEscape(q), &data); err != nil {
+		return nil, err
+	}
 	if data.ResultType != "vector" {
 		return nil, nil // scalars are not asked for by value
 	}
@@ -118,15 +103,6 @@ func single(base, q string) (float64, error) {
 		return 0, fmt.Errorf("%s: %d series: %v", q, len(v), v)
 	}
 	return float64(v[0].Value), nil
-}
-
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // TestMonitorLocalCluster runs a local cluster, writes its Prometheus configuration, checks that
@@ -155,7 +131,7 @@ func TestMonitorLocalCluster(t *testing.T) {
 	}
 
 	dir := filepath.Join(t.TempDir(), "monitoring")
-	listen := freeAddr(t)
+	listen := testutil.FreeAddr(t)
 	var info cluster.MonitorInfo
 	if err := e.M.Monitor(ctx, ref, cluster.MonitorOptions{Dir: dir, Listen: listen, ConfigOnly: true,
 		Ready: func(i cluster.MonitorInfo) { info = i }}); err != nil {

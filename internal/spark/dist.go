@@ -388,6 +388,58 @@ func lockFile(ctx context.Context, path string) (func(), error) {
 	}
 }
 
+// Pack writes an unpacked distribution as a release tarball of the version: gzipped, its entries
+// under spark-<version>-bin-hadoop3/, as Apache's are, so that Unpack reads it back.
+func Pack(w io.Writer, dir, version string) error {
+	top := strings.TrimSuffix(TarballName(version), ".tgz")
+	gz := gzip.NewWriter(w)
+	tw := tar.NewWriter(gz)
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		link := ""
+		if info.Mode()&fs.ModeSymlink != 0 {
+			if link, err = os.Readlink(path); err != nil {
+				return err
+			}
+		}
+		h, err := tar.FileInfoHeader(info, link)
+		if err != nil {
+			return err
+		}
+		h.Name = filepath.ToSlash(filepath.Join(top, rel))
+		if d.IsDir() {
+			h.Name += "/"
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if info.Mode().IsRegular() {
+			f, err := os.Open(path)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(tw, f)
+			f.Close()
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	return gz.Close()
+}
+
 // Unpack extracts a release tarball into dir (replacing it), as Resolve does with downloads.
 func Unpack(tarball, dir string) error {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {

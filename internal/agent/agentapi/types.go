@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"net/http"
 	"time"
 
 	"github.com/sparkplane/sparkplane/internal/spec"
@@ -56,13 +57,15 @@ type TLSFiles struct {
 // an address, since nodes come and go with new addresses.
 const TLSServerName = "sparkplane-agent"
 
-// ClientTLS trusts exactly the certificate in certPEM, under TLSServerName.
-func ClientTLS(certPEM []byte) (*tls.Config, error) {
+// PinnedClient is an HTTP client for agents that serve TLS: it trusts exactly the certificate in
+// certPEM, under TLSServerName.
+func PinnedClient(certPEM []byte) (*http.Client, error) {
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(certPEM) {
 		return nil, errors.New("the cluster's agent certificate is not PEM")
 	}
-	return &tls.Config{RootCAs: pool, ServerName: TLSServerName, MinVersion: tls.VersionTLS12}, nil
+	cfg := &tls.Config{RootCAs: pool, ServerName: TLSServerName, MinVersion: tls.VersionTLS12}
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg, Proxy: http.ProxyFromEnvironment}}, nil
 }
 
 // Interruption is notice that this node is going away (a spot interruption, a termination by

@@ -1,9 +1,7 @@
 package aws
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -11,9 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -187,8 +183,7 @@ func deleteBucket(ctx context.Context, client *s3.Client, name string) error {
 		return err
 	}
 	_, err := client.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String(name)})
-	var nb *s3types.NoSuchBucket
-	if err != nil && !errors.As(err, &nb) && !strings.Contains(err.Error(), "NoSuchBucket") {
+	if err != nil && !isAPIError(err, "NoSuchBucket") {
 		return fmt.Errorf("delete bucket %s: %w", name, err)
 	}
 	return nil
@@ -202,58 +197,8 @@ func (a *artifacts) uploadSpark(ctx context.Context, d *spark.Distribution, vers
 		return a.putFile(ctx, key, d.Tarball)
 	}
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(packDir(pw, d.Home, strings.TrimSuffix(spark.TarballName(version), ".tgz"))) }()
+	go func() { pw.CloseWithError(spark.Pack(pw, d.Home, version)) }()
 	return a.put(ctx, key, pr)
-}
-
-// packDir writes dir as a gzipped tar whose entries are under top/, as Apache's releases are.
-func packDir(w io.Writer, dir, top string) error {
-	gz := gzip.NewWriter(w)
-	tw := tar.NewWriter(gz)
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, path)
-		link := ""
-		if info.Mode()&fs.ModeSymlink != 0 {
-			if link, err = os.Readlink(path); err != nil {
-				return err
-			}
-		}
-		h, err := tar.FileInfoHeader(info, link)
-		if err != nil {
-			return err
-		}
-		h.Name = filepath.ToSlash(filepath.Join(top, rel))
-		if d.IsDir() {
-			h.Name += "/"
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		if info.Mode().IsRegular() {
-			f, err := os.Open(path)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(tw, f)
-			f.Close()
-			return err
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	return gz.Close()
 }
 
 func jsonBody(v any) io.Reader {

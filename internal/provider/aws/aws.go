@@ -44,9 +44,8 @@ type Options struct {
 	// Terraform is the terraform binary (default: terraform on PATH).
 	Terraform string
 	// PluginCache is Terraform's plugin cache, shared by every cluster's working directory
-	// (default: TF_PLUGIN_CACHE_DIR, else DefaultPluginCache).
-	PluginCache        string
-	DefaultPluginCache string
+	// (none when empty).
+	PluginCache string
 	// Binary returns the sparkplane binary for linux and an architecture ("amd64", "arm64"), to
 	// upload for the nodes (default: this executable when it is that, else
 	// sparkplane-linux-ARCH next to it).
@@ -69,20 +68,16 @@ type Provider struct {
 }
 
 var (
-	_ provider.Provider       = (*Provider)(nil)
-	_ provider.AgentTransport = (*Provider)(nil)
+	_ provider.Provider        = (*Provider)(nil)
+	_ provider.AgentTransport  = (*Provider)(nil)
+	_ provider.Scrapable       = (*Provider)(nil)
+	_ provider.EventLogFetcher = (*Provider)(nil)
 )
 
 // New returns the provider.
 func New(o Options) *Provider {
 	if o.Terraform == "" {
 		o.Terraform = "terraform"
-	}
-	if o.PluginCache == "" {
-		o.PluginCache = os.Getenv("TF_PLUGIN_CACHE_DIR")
-	}
-	if o.PluginCache == "" {
-		o.PluginCache = o.DefaultPluginCache
 	}
 	if o.Binary == nil {
 		o.Binary = defaultBinary
@@ -112,9 +107,8 @@ func (p *Provider) Capabilities() provider.Capabilities {
 		ShipsSpark: true}
 }
 
-// EventLogDir: each node keeps Spark's event logs on its disk, and its agent copies the
-// finished ones to the cluster's prefix, where they outlive the cluster (in a bucket of the
-// user's; a bucket sparkplane made goes with the cluster).
+// EventLogDir: each node keeps Spark's event logs on its disk, and its agent copies them to the
+// cluster's prefix; FetchEventLogs brings them to this machine, where destroy keeps a last copy.
 func (p *Provider) EventLogDir(name string, c *spec.Cluster) string {
 	bucket := c.Storage.Bucket
 	if bucket == "" {

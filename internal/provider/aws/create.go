@@ -1,6 +1,7 @@
 package aws
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -46,7 +47,7 @@ func (p *Provider) Plan(ctx context.Context, c *spec.Cluster) (*provider.Plan, e
 		bucket = "sparkplane-" + c.Name + "-xxxxxxxx"
 	}
 	r := &record{Spec: *c, Region: cfg.Region, Bucket: bucket}
-	root, err := p.root(r, endpointOf(c))
+	root, err := p.root(r)
 	if err != nil {
 		return nil, c.Origin.Errorf("workers.instanceTypes", "", "%v", err)
 	}
@@ -74,6 +75,7 @@ func (p *Provider) Plan(ctx context.Context, c *spec.Cluster) (*provider.Plan, e
 		return nil, err
 	}
 	out := &provider.Plan{Provider: Name}
+	adds := 0
 	for _, rc := range plan.ResourceChanges {
 		if rc.Mode != "managed" || rc.Change == nil {
 			continue
@@ -82,6 +84,9 @@ func (p *Provider) Plan(ctx context.Context, c *spec.Cluster) (*provider.Plan, e
 			action := string(a)
 			if action == "no-op" || action == "read" {
 				continue
+			}
+			if action == provider.Create {
+				adds++
 			}
 			out.Changes = append(out.Changes, provider.Change{Action: action, Resource: strings.TrimPrefix(rc.Address, "module.cluster.")})
 		}
@@ -93,7 +98,7 @@ func (p *Provider) Plan(ctx context.Context, c *spec.Cluster) (*provider.Plan, e
 		out.Changes = append(out.Changes, provider.Change{Action: provider.Create, Resource: "ssm parameter " + ParameterPath(c.Name) + param, Detail: "SecureString"})
 	}
 	sort.SliceStable(out.Changes, func(i, j int) bool { return out.Changes[i].Resource < out.Changes[j].Resource })
-	out.Detail = fmt.Sprintf("terraform plan: %d to add in %s", len(plan.ResourceChanges), cfg.Region)
+	out.Detail = fmt.Sprintf("terraform plan: %d to add in %s", adds, cfg.Region)
 	return out, nil
 }
 
@@ -122,7 +127,7 @@ func (p *Provider) Create(ctx context.Context, c *spec.Cluster, opts provider.Cr
 	if err != nil {
 		return nil, c.Origin.Errorf("workers.instanceTypes", "", "%v", err)
 	}
-	goarch := map[string]string{"x86_64": "amd64", "arm64": "arm64"}[arch]
+	goarch := GoArch(arch)
 	binary, err := p.opts.Binary(goarch)
 	if err != nil {
 		return nil, err
@@ -167,17 +172,13 @@ func (p *Provider) Create(ctx context.Context, c *spec.Cluster, opts provider.Cr
 
 	// Artifacts: the nodes take everything from the cluster's prefix, never from the internet.
 	a := &artifacts{s3: s3c, bucket: r.Bucket, prefix: Prefix(c)}
-	uploads := []struct {
-		what string
-		do   func() error
-	}{
-		{"the spec", func() error { return a.put(ctx, keySpec, jsonBody(SpecDoc{Spec: *c, CreatedAt: r.CreatedAt})) }},
-		{"the agents' certificate", func() error { return a.put(ctx, keyCert, strings.NewReader(string(certPEM))) }},
-		{"sparkplane for linux/" + goarch, func() error { return a.putFile(ctx, keyBinary+goarch, binary) }},
-		{"Spark " + c.Spark.Version, func() error { return a.uploadSpark(ctx, opts.Spark, c.Spark.Version) }},
-	}
-	for _, u := range uploads {
-		if err := u.do(); err != nil {
+	for _, upload := range []func() error{
+		func() error { return a.put(ctx, keySpec, jsonBody(SpecDoc{Spec: *c, CreatedAt: r.CreatedAt})) },
+		func() error { return a.put(ctx, keyCert, bytes.NewReader(certPEM)) },
+		func() error { return a.putFile(ctx, keyBinary+goarch, binary) },
+		func() error { return a.uploadSpark(ctx, opts.Spark, c.Spark.Version) },
+	} {
+		if err := upload(); err != nil { // each names the object it could not write
 			return nil, err
 		}
 	}
@@ -189,7 +190,7 @@ func (p *Provider) Create(ctx context.Context, c *spec.Cluster, opts provider.Cr
 		return nil, err
 	}
 	defer log.Close()
-	root, err := p.root(r, endpointOf(c))
+	root, err := p.root(r)
 	if err != nil {
 		return nil, err
 	}
@@ -205,29 +206,26 @@ func (p *Provider) Create(ctx context.Context, c *spec.Cluster, opts provider.Cr
 	progress(fmt.Sprintf("terraform applied %d resources in %s", w.done, time.Since(start).Round(time.Second)))
 
 	// The master's agent publishes its endpoint once it serves.
-	nodes, masterID, err := describeNodes(ctx, newEC2(cfg), c.Name)
+	nodes, masterID, err := describeNodes(ctx, ec2.NewFromConfig(cfg), c.Name)
 	if err != nil {
 		return nil, err
 	}
 	if masterID == "" {
-		return nil, errors.New("terraform applied, but no master instance is there")
+		return nil, fmt.Errorf("terraform applied, but EC2 shows no master instance tagged sparkplane/cluster=%s; see %s", c.Name, filepath.Join(p.dir(c.Name), "terraform.log"))
 	}
 	progress(fmt.Sprintf("waiting for the master's agent on %s (it installs Java and Spark first)", masterID))
-	deadline := time.Now().Add(p.opts.AgentWait)
-	for {
-		ep, err := a.endpoint(ctx)
-		if err == nil && ep.InstanceID == masterID {
-			return &provider.Cluster{Name: c.Name, Provider: Name, Spec: c, Agent: ep.URL, Nodes: nodes, CreatedAt: r.CreatedAt}, nil
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("the master's agent did not start within %s (its console output: aws ec2 get-console-output --instance-id %s)", p.opts.AgentWait, masterID)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(time.Second):
-		}
+	var ep *Endpoint
+	err = waitFor(ctx, p.opts.AgentWait, func() (bool, error) {
+		published, err := a.endpoint(ctx) // not there yet is not an error here
+		ep = published
+		return err == nil && published.InstanceID == masterID, nil
+	}, func() error {
+		return fmt.Errorf("the master's agent did not start within %s (its console output: aws ec2 get-console-output --instance-id %s)", p.opts.AgentWait, masterID)
+	})
+	if err != nil {
+		return nil, err
 	}
+	return &provider.Cluster{Name: c.Name, Provider: Name, Spec: c, Agent: ep.URL, Nodes: nodes, CreatedAt: r.CreatedAt}, nil
 }
 
 // SpecDoc is spec.json: the cluster's spec, for its agents.
@@ -261,7 +259,7 @@ func (p *Provider) Destroy(ctx context.Context, name string) error {
 			return err
 		}
 		defer log.Close()
-		root, err := p.root(r, endpointOf(&r.Spec))
+		root, err := p.root(r)
 		if err != nil {
 			return err
 		}
@@ -276,8 +274,8 @@ func (p *Provider) Destroy(ctx context.Context, name string) error {
 	}
 	params := ssm.NewFromConfig(cfg)
 	for _, param := range []string{secretParam, tlsKeyParam} {
-		if _, err := params.DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: awsString(ParameterPath(name) + param)}); err != nil &&
-			!strings.Contains(err.Error(), "ParameterNotFound") {
+		if _, err := params.DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String(ParameterPath(name) + param)}); err != nil &&
+			!isAPIError(err, "ParameterNotFound") {
 			return fmt.Errorf("delete %s%s: %w", ParameterPath(name), param, err)
 		}
 	}
@@ -332,7 +330,7 @@ func (p *Provider) stopFromInside(ctx context.Context, name string) error {
 	if err := a.put(ctx, keyStopped, jsonBody(Stopped{At: p.opts.Now().UTC(), Reason: "its lifetime ended"})); err != nil {
 		return err
 	}
-	nodes, masterID, err := describeNodes(ctx, newEC2(cfg), name)
+	nodes, masterID, err := describeNodes(ctx, ec2.NewFromConfig(cfg), name)
 	if err != nil {
 		return err
 	}
@@ -346,6 +344,6 @@ func (p *Provider) stopFromInside(ctx context.Context, name string) error {
 		}
 	}
 	ids = append(ids, masterID) // this instance, last
-	_, err = newEC2(cfg).TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids})
+	_, err = ec2.NewFromConfig(cfg).TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids})
 	return err
 }

@@ -3,7 +3,6 @@ package aws
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -45,20 +44,15 @@ func Export(c *spec.Cluster, dir string, overwrite bool) ([]string, error) {
 			}
 		}
 	}
-	inputs, err := Inputs(c, c.Storage.Bucket)
+	root, err := rootFor(c, c.AWS.Region, c.Storage.Bucket, "./"+ExportModuleDir)
 	if err != nil {
 		return nil, err
-	}
-	root := Root{Source: "./" + ExportModuleDir, Region: c.AWS.Region, Endpoint: c.AWS.Endpoint, Inputs: inputs,
-		DefaultTags: map[string]string{"sparkplane/cluster": c.Name}}
-	if st := c.AWS.State; st.Backend == spec.StateS3 {
-		root.Backend = &Backend{Bucket: st.Bucket, Key: StateKey(c), Region: st.Region}
 	}
 	mainTF, err := root.HCL()
 	if err != nil {
 		return nil, err
 	}
-	readme, err := exportReadme(c, inputs)
+	readme, err := exportReadme(c, root.Inputs)
 	if err != nil {
 		return nil, err
 	}
@@ -278,10 +272,7 @@ then delete the two parameters under ` + "`{{.Params}}`" + ` and the objects und
 
 func exportReadme(c *spec.Cluster, inputs map[string]any) ([]byte, error) {
 	arch, _ := inputs["architecture"].(string)
-	goarch := map[string]string{"x86_64": "amd64", "arm64": "arm64"}[arch]
-	if goarch == "" {
-		return nil, errors.New("no architecture among the module's inputs")
-	}
+	goarch := GoArch(arch)
 	var b bytes.Buffer
 	err := readmeTemplate.Execute(&b, map[string]string{
 		"Name": c.Name, "Params": ParameterPath(c.Name), "ServerName": agentapi.TLSServerName, "Bucket": c.Storage.Bucket,

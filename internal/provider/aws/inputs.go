@@ -39,6 +39,14 @@ func Architecture(types ...string) (string, error) {
 	return arch, nil
 }
 
+// GoArch is Go's name for an instance architecture: the suffix of the binary the nodes run.
+func GoArch(arch string) string {
+	if arch == "arm64" {
+		return "arm64"
+	}
+	return "amd64"
+}
+
 // Prefix is the cluster's key prefix in its bucket.
 func Prefix(c *spec.Cluster) string {
 	if c.Storage.Prefix != "" {

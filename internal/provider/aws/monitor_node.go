@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,11 +69,10 @@ func runMonitoring(ctx context.Context, nc NodeConfig, c *spec.Cluster, a *artif
 		}
 	}
 
-	tlsCfg, err := agentapi.ClientTLS(certPEM)
+	httpClient, err := agentapi.PinnedClient(certPEM)
 	if err != nil {
 		return err
 	}
-	httpClient := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsCfg}}
 	sparkTargets := func() error {
 		ep, err := a.endpoint(ctx)
 		if err != nil {

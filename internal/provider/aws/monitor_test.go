@@ -2,9 +2,7 @@ package aws_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -18,37 +16,6 @@ import (
 	"github.com/sparkplane/sparkplane/internal/testutil"
 )
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// promGet decodes the data of a Prometheus API answer.
-func promGet(base, path string, data any) error {
-	resp, err := http.Get(base + path)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Status string          `json:"status"`
-		Error  string          `json:"error"`
-		Data   json.RawMessage `json:"data"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return err
-	}
-	if body.Status != "success" {
-		return fmt.Errorf("%s: %s", path, body.Error)
-	}
-	return json.Unmarshal(body.Data, data)
-}
-
 // checkMonitoring runs sparkplane monitor on an AWS cluster with a real Prometheus, which must
 // scrape every agent over TLS (trusting the cluster's certificate); then it has a Prometheus
 // configured for inside the cluster's network find the agents in the EC2 API by tag.
@@ -56,7 +23,7 @@ func checkMonitoring(t *testing.T, e *env, ref cluster.Ref, workers []string) {
 	t.Helper()
 	bin := testutil.Tool(t, "prometheus", "apt-get install prometheus")
 	ctx, cancel := context.WithCancel(context.Background())
-	listen := freeAddr(t)
+	listen := testutil.FreeAddr(t)
 	ready := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
@@ -80,7 +47,7 @@ func checkMonitoring(t *testing.T, e *env, ref cluster.Ref, workers []string) {
 				Value  [2]any            `json:"value"`
 			} `json:"result"`
 		}
-		if err := promGet("http://"+listen, "/api/v1/query?query="+url.QueryEscape(`up{job="sparkplane"} == 1`), &v); err != nil {
+		if err := testutil.PrometheusAPI("http://"+listen, "/api/v1/query?query="+url.QueryEscape(`up{job="sparkplane"} == 1`), &v); err != nil {
 			return err
 		}
 		var up []string
@@ -98,7 +65,7 @@ func checkMonitoring(t *testing.T, e *env, ref cluster.Ref, workers []string) {
 	var workersSeen struct {
 		Result []any `json:"result"`
 	}
-	if err := promGet("http://"+listen, "/api/v1/query?query=sparkplane_workers", &workersSeen); err != nil || len(workersSeen.Result) == 0 {
+	if err := testutil.PrometheusAPI("http://"+listen, "/api/v1/query?query=sparkplane_workers", &workersSeen); err != nil || len(workersSeen.Result) == 0 {
 		t.Errorf("the master agent's cluster view is not in Prometheus: %v %v", workersSeen, err)
 	}
 
@@ -107,7 +74,7 @@ func checkMonitoring(t *testing.T, e *env, ref cluster.Ref, workers []string) {
 	if err := e.m.Monitor(ctx, ref, cluster.MonitorOptions{Dir: dir, ConfigOnly: true, Discovery: cluster.DiscoverEC2, ScrapeInterval: time.Second}); err != nil {
 		t.Fatal(err)
 	}
-	listen2 := freeAddr(t)
+	listen2 := testutil.FreeAddr(t)
 	srv, err := monitoring.StartPrometheus(ctx, monitoring.ServerOptions{Bin: bin, Dir: dir, Listen: listen2})
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +94,7 @@ func discoversAgents(t *testing.T, base, cluster string, workers []string) {
 				ScrapeURL string            `json:"scrapeUrl"`
 			} `json:"activeTargets"`
 		}
-		if err := promGet(base, "/api/v1/targets", &tg); err != nil {
+		if err := testutil.PrometheusAPI(base, "/api/v1/targets", &tg); err != nil {
 			return err
 		}
 		var nodes []string
@@ -172,7 +139,7 @@ func checkMonitoringInstance(t *testing.T, boot *awstest.Booter, cluster string,
 		var v struct {
 			Result []any `json:"result"`
 		}
-		if err := promGet(base, "/api/v1/query?query="+url.QueryEscape(`up{job="spark",component="master"} == 1`), &v); err != nil {
+		if err := testutil.PrometheusAPI(base, "/api/v1/query?query="+url.QueryEscape(`up{job="spark",component="master"} == 1`), &v); err != nil {
 			return err
 		}
 		if len(v.Result) != 1 {

@@ -63,13 +63,9 @@ const (
 // Bootstrap prepares a node from its node.json: the instance's identity from IMDSv2, the secret
 // and TLS key from SSM, the certificate, spec and Spark from S3, and the agent's configuration.
 func Bootstrap(ctx context.Context, path string, log *slog.Logger) (*Node, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
 	var nc NodeConfig
-	if err := json.Unmarshal(b, &nc); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	if err := fsutil.ReadJSON(path, &nc); err != nil {
+		return nil, err
 	}
 	if nc.Cluster == "" || nc.Bucket == "" || nc.Prefix == "" {
 		return nil, fmt.Errorf("%s lacks the cluster, bucket or prefix", path)

@@ -179,29 +179,42 @@ func addToGroup(ctx context.Context, client *autoscaling.Client, group string, n
 		DesiredCapacity: aws.Int32(want), HonorCooldown: aws.Bool(false)}); err != nil {
 		return nil, fmt.Errorf("raise %s to %d: %w", group, want, err)
 	}
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
+	var added []string
+	err = waitFor(ctx, 5*time.Minute, func() (bool, error) {
 		g, err := describeGroup(ctx, client, group)
 		if err != nil {
-			return nil, err
+			return false, err
 		}
-		var added []string
+		added = added[:0]
 		for _, in := range g.Instances {
 			if id := aws.ToString(in.InstanceId); !before[id] {
 				added = append(added, id)
 			}
 		}
-		if len(added) >= n {
-			sort.Strings(added)
-			return added, nil
+		return len(added) >= n, nil
+	}, func() error {
+		return fmt.Errorf("%s launched %d of %d instances within 5 minutes; its activity history says why (aws autoscaling describe-scaling-activities --auto-scaling-group-name %s)",
+			group, len(added), n, group)
+	})
+	sort.Strings(added)
+	return added, err
+}
+
+// waitFor calls done every second until it says so, fails, ctx ends, or timeout passes; then
+// the error is late's, which says what did not happen.
+func waitFor(ctx context.Context, timeout time.Duration, done func() (bool, error), late func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, err := done()
+		if ok || err != nil {
+			return err
 		}
 		if time.Now().After(deadline) {
-			return added, fmt.Errorf("%s launched %d of %d instances within 5 minutes; its activity history says why (aws autoscaling describe-scaling-activities --auto-scaling-group-name %s)",
-				group, len(added), n, group)
+			return late()
 		}
 		select {
 		case <-ctx.Done():
-			return added, ctx.Err()
+			return ctx.Err()
 		case <-time.After(time.Second):
 		}
 	}
@@ -236,34 +249,26 @@ func removeFromGroup(ctx context.Context, client *autoscaling.Client, group stri
 		}
 		_, err := client.TerminateInstanceInAutoScalingGroup(ctx, &autoscaling.TerminateInstanceInAutoScalingGroupInput{
 			InstanceId: aws.String(id), ShouldDecrementDesiredCapacity: aws.Bool(true)})
-		if err != nil && !strings.Contains(err.Error(), "not found") && !strings.Contains(err.Error(), "ValidationError") {
+		if err != nil && !isAPIError(err, "ValidationError") { // "Instance Id not found": already gone
 			return fmt.Errorf("terminate %s in %s: %w", id, group, err)
 		}
 	}
-	deadline := time.Now().Add(15 * time.Minute)
-	for {
+	in := 0
+	return waitFor(ctx, 15*time.Minute, func() (bool, error) {
 		g, err := describeGroup(ctx, client, group)
 		if err != nil {
-			return err
+			return false, err
 		}
-		in := 0
+		in = 0
 		for _, i := range g.Instances {
 			if slices.Contains(ids, aws.ToString(i.InstanceId)) && i.LifecycleState == astypes.LifecycleStateInService {
 				in++
 			}
 		}
-		if in == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%d of %d instances still in service in %s after 15 minutes", in, len(ids), group)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Second):
-		}
-	}
+		return in == 0, nil
+	}, func() error {
+		return fmt.Errorf("%d of %d instances still in service in %s after 15 minutes", in, len(ids), group)
+	})
 }
 
 // completeTermination lets the group finish terminating an instance held by the decommission

@@ -2,7 +2,9 @@ package aws
 
 import (
 	"context"
+	"errors"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -14,11 +16,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/route53"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/smithy-go"
 )
 
-func newEC2(cfg aws.Config) *ec2.Client { return ec2.NewFromConfig(cfg) }
-
-func awsString(s string) *string { return aws.String(s) }
+// isAPIError says whether err is an AWS API error with one of these codes.
+func isAPIError(err error, codes ...string) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && slices.Contains(codes, ae.ErrorCode())
+}
 
 // Remains lists what AWS still has of a cluster, by its sparkplane/cluster tag (and, for what
 // cannot carry it, by name): live instances, volumes, network pieces, security groups, launch
@@ -27,116 +32,142 @@ func awsString(s string) *string { return aws.String(s) }
 // listed: Terraform removes them with the group they watch.)
 func Remains(ctx context.Context, cfg aws.Config, cluster string) ([]string, error) {
 	var left []string
+	add := func(kind, id string) { left = append(left, kind+" "+id) }
 	// Names Terraform (name_prefix: 26 digits) or sparkplane (8 hex digits) made for this
 	// cluster, and not for another whose name starts like it.
 	owned := regexp.MustCompile(`^sparkplane-` + regexp.QuoteMeta(cluster) + `-([0-9]{26}|[0-9a-f]{8})$`)
-	add := func(kind, id string) { left = append(left, kind+" "+id) }
-	tagFilter := []ec2types.Filter{{Name: aws.String("tag:sparkplane/cluster"), Values: []string{cluster}}}
-	e2 := ec2.NewFromConfig(cfg)
-	insts, err := e2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: tagFilter})
-	if err != nil {
-		return left, err
+	addOwned := func(kind, name string) {
+		if owned.MatchString(name) {
+			add(kind, name)
+		}
 	}
-	for _, r := range insts.Reservations {
-		for _, in := range r.Instances {
-			if in.State.Name != ec2types.InstanceStateNameTerminated {
-				add("instance", aws.ToString(in.InstanceId)+" ("+string(in.State.Name)+")")
+	tagged := []ec2types.Filter{{Name: aws.String("tag:sparkplane/cluster"), Values: []string{cluster}}}
+	e2, im := ec2.NewFromConfig(cfg), iam.NewFromConfig(cfg)
+
+	// Every listing is read to its last page: an account has more roles and zones than one holds.
+	instances := ec2.NewDescribeInstancesPaginator(e2, &ec2.DescribeInstancesInput{Filters: tagged})
+	volumes := ec2.NewDescribeVolumesPaginator(e2, &ec2.DescribeVolumesInput{Filters: tagged})
+	vpcs := ec2.NewDescribeVpcsPaginator(e2, &ec2.DescribeVpcsInput{Filters: tagged})
+	subnets := ec2.NewDescribeSubnetsPaginator(e2, &ec2.DescribeSubnetsInput{Filters: tagged})
+	groups := ec2.NewDescribeSecurityGroupsPaginator(e2, &ec2.DescribeSecurityGroupsInput{Filters: tagged})
+	templates := ec2.NewDescribeLaunchTemplatesPaginator(e2, &ec2.DescribeLaunchTemplatesInput{Filters: tagged})
+	gateways := ec2.NewDescribeInternetGatewaysPaginator(e2, &ec2.DescribeInternetGatewaysInput{Filters: tagged})
+	asgs := autoscaling.NewDescribeAutoScalingGroupsPaginator(autoscaling.NewFromConfig(cfg), &autoscaling.DescribeAutoScalingGroupsInput{
+		Filters: []astypes.Filter{{Name: aws.String("tag:sparkplane/cluster"), Values: []string{cluster}}}})
+	roles := iam.NewListRolesPaginator(im, &iam.ListRolesInput{})
+	profiles := iam.NewListInstanceProfilesPaginator(im, &iam.ListInstanceProfilesInput{})
+	zones := route53.NewListHostedZonesPaginator(route53.NewFromConfig(cfg), &route53.ListHostedZonesInput{})
+	params := ssm.NewGetParametersByPathPaginator(ssm.NewFromConfig(cfg), &ssm.GetParametersByPathInput{
+		Path: aws.String("/sparkplane/" + cluster), Recursive: aws.Bool(true)})
+	if err := pages(instances.HasMorePages, func() (*ec2.DescribeInstancesOutput, error) { return instances.NextPage(ctx) }, func(o *ec2.DescribeInstancesOutput) {
+		for _, r := range o.Reservations {
+			for _, in := range r.Instances {
+				if in.State.Name != ec2types.InstanceStateNameTerminated {
+					add("instance", aws.ToString(in.InstanceId)+" ("+string(in.State.Name)+")")
+				}
 			}
 		}
-	}
-	vols, err := e2.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{Filters: tagFilter})
-	if err != nil {
+	}); err != nil {
 		return left, err
 	}
-	for _, v := range vols.Volumes {
-		add("volume", aws.ToString(v.VolumeId))
-	}
-	vpcs, err := e2.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{Filters: tagFilter})
-	if err != nil {
-		return left, err
-	}
-	for _, v := range vpcs.Vpcs {
-		add("vpc", aws.ToString(v.VpcId))
-	}
-	subnets, err := e2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{Filters: tagFilter})
-	if err != nil {
-		return left, err
-	}
-	for _, s := range subnets.Subnets {
-		add("subnet", aws.ToString(s.SubnetId))
-	}
-	sgs, err := e2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: tagFilter})
-	if err != nil {
-		return left, err
-	}
-	for _, g := range sgs.SecurityGroups {
-		add("security group", aws.ToString(g.GroupId))
-	}
-	lts, err := e2.DescribeLaunchTemplates(ctx, &ec2.DescribeLaunchTemplatesInput{Filters: tagFilter})
-	if err != nil {
-		return left, err
-	}
-	for _, l := range lts.LaunchTemplates {
-		add("launch template", aws.ToString(l.LaunchTemplateId))
-	}
-	igws, err := e2.DescribeInternetGateways(ctx, &ec2.DescribeInternetGatewaysInput{Filters: tagFilter})
-	if err != nil {
-		return left, err
-	}
-	for _, g := range igws.InternetGateways {
-		add("internet gateway", aws.ToString(g.InternetGatewayId))
-	}
-	groups, err := autoscaling.NewFromConfig(cfg).DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{
-		Filters: []astypes.Filter{{Name: aws.String("tag:sparkplane/cluster"), Values: []string{cluster}}}})
-	if err != nil {
-		return left, err
-	}
-	for _, g := range groups.AutoScalingGroups {
-		add("autoscaling group", aws.ToString(g.AutoScalingGroupName))
-	}
-	im := iam.NewFromConfig(cfg)
-	roles, err := im.ListRoles(ctx, &iam.ListRolesInput{})
-	if err != nil {
-		return left, err
-	}
-	for _, r := range roles.Roles {
-		if owned.MatchString(aws.ToString(r.RoleName)) {
-			add("role", aws.ToString(r.RoleName))
+	if err := pages(volumes.HasMorePages, func() (*ec2.DescribeVolumesOutput, error) { return volumes.NextPage(ctx) }, func(o *ec2.DescribeVolumesOutput) {
+		for _, v := range o.Volumes {
+			add("volume", aws.ToString(v.VolumeId))
 		}
-	}
-	profiles, err := im.ListInstanceProfiles(ctx, &iam.ListInstanceProfilesInput{})
-	if err != nil {
+	}); err != nil {
 		return left, err
 	}
-	for _, p := range profiles.InstanceProfiles {
-		if owned.MatchString(aws.ToString(p.InstanceProfileName)) {
-			add("instance profile", aws.ToString(p.InstanceProfileName))
+	if err := pages(vpcs.HasMorePages, func() (*ec2.DescribeVpcsOutput, error) { return vpcs.NextPage(ctx) }, func(o *ec2.DescribeVpcsOutput) {
+		for _, v := range o.Vpcs {
+			add("vpc", aws.ToString(v.VpcId))
 		}
+	}); err != nil {
+		return left, err
 	}
+	if err := pages(subnets.HasMorePages, func() (*ec2.DescribeSubnetsOutput, error) { return subnets.NextPage(ctx) }, func(o *ec2.DescribeSubnetsOutput) {
+		for _, sn := range o.Subnets {
+			add("subnet", aws.ToString(sn.SubnetId))
+		}
+	}); err != nil {
+		return left, err
+	}
+	if err := pages(groups.HasMorePages, func() (*ec2.DescribeSecurityGroupsOutput, error) { return groups.NextPage(ctx) }, func(o *ec2.DescribeSecurityGroupsOutput) {
+		for _, g := range o.SecurityGroups {
+			add("security group", aws.ToString(g.GroupId))
+		}
+	}); err != nil {
+		return left, err
+	}
+	if err := pages(templates.HasMorePages, func() (*ec2.DescribeLaunchTemplatesOutput, error) { return templates.NextPage(ctx) }, func(o *ec2.DescribeLaunchTemplatesOutput) {
+		for _, l := range o.LaunchTemplates {
+			add("launch template", aws.ToString(l.LaunchTemplateId))
+		}
+	}); err != nil {
+		return left, err
+	}
+	if err := pages(gateways.HasMorePages, func() (*ec2.DescribeInternetGatewaysOutput, error) { return gateways.NextPage(ctx) }, func(o *ec2.DescribeInternetGatewaysOutput) {
+		for _, g := range o.InternetGateways {
+			add("internet gateway", aws.ToString(g.InternetGatewayId))
+		}
+	}); err != nil {
+		return left, err
+	}
+	if err := pages(asgs.HasMorePages, func() (*autoscaling.DescribeAutoScalingGroupsOutput, error) { return asgs.NextPage(ctx) }, func(o *autoscaling.DescribeAutoScalingGroupsOutput) {
+		for _, g := range o.AutoScalingGroups {
+			add("autoscaling group", aws.ToString(g.AutoScalingGroupName))
+		}
+	}); err != nil {
+		return left, err
+	}
+	if err := pages(roles.HasMorePages, func() (*iam.ListRolesOutput, error) { return roles.NextPage(ctx) }, func(o *iam.ListRolesOutput) {
+		for _, r := range o.Roles {
+			addOwned("role", aws.ToString(r.RoleName))
+		}
+	}); err != nil {
+		return left, err
+	}
+	if err := pages(profiles.HasMorePages, func() (*iam.ListInstanceProfilesOutput, error) { return profiles.NextPage(ctx) }, func(o *iam.ListInstanceProfilesOutput) {
+		for _, p := range o.InstanceProfiles {
+			addOwned("instance profile", aws.ToString(p.InstanceProfileName))
+		}
+	}); err != nil {
+		return left, err
+	}
+	if err := pages(zones.HasMorePages, func() (*route53.ListHostedZonesOutput, error) { return zones.NextPage(ctx) }, func(o *route53.ListHostedZonesOutput) {
+		for _, z := range o.HostedZones {
+			if strings.TrimSuffix(aws.ToString(z.Name), ".") == cluster+".sparkplane.internal" {
+				add("hosted zone", aws.ToString(z.Id))
+			}
+		}
+	}); err != nil {
+		return left, err
+	}
+	if err := pages(params.HasMorePages, func() (*ssm.GetParametersByPathOutput, error) { return params.NextPage(ctx) }, func(o *ssm.GetParametersByPathOutput) {
+		for _, p := range o.Parameters {
+			add("parameter", aws.ToString(p.Name))
+		}
+	}); err != nil {
+		return left, err
+	}
+	// ListBuckets without a page size returns every bucket (up to 10,000).
 	buckets, err := newS3(cfg).ListBuckets(ctx, &s3.ListBucketsInput{})
 	if err != nil {
 		return left, err
 	}
 	for _, b := range buckets.Buckets {
-		if owned.MatchString(aws.ToString(b.Name)) {
-			add("bucket", aws.ToString(b.Name))
-		}
-	}
-	zones, err := route53.NewFromConfig(cfg).ListHostedZones(ctx, &route53.ListHostedZonesInput{})
-	if err != nil {
-		return left, err
-	}
-	for _, z := range zones.HostedZones {
-		if strings.TrimSuffix(aws.ToString(z.Name), ".") == cluster+".sparkplane.internal" {
-			add("hosted zone", aws.ToString(z.Id))
-		}
-	}
-	params, err := ssm.NewFromConfig(cfg).GetParametersByPath(ctx, &ssm.GetParametersByPathInput{Path: aws.String("/sparkplane/" + cluster), Recursive: aws.Bool(true)})
-	if err != nil {
-		return left, err
-	}
-	for _, p := range params.Parameters {
-		add("parameter", aws.ToString(p.Name))
+		addOwned("bucket", aws.ToString(b.Name))
 	}
 	return left, nil
+}
+
+// pages reads a paginator to its end, handing each page to use.
+func pages[O any](more func() bool, next func() (O, error), use func(O)) error {
+	for more() {
+		page, err := next()
+		if err != nil {
+			return err
+		}
+		use(page)
+	}
+	return nil
 }

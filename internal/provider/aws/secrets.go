@@ -25,9 +25,6 @@ import (
 	"github.com/sparkplane/sparkplane/internal/provider"
 )
 
-// AgentServerName is the name in every cluster's agent certificate.
-const AgentServerName = agentapi.TLSServerName
-
 // Parameter names under a cluster's path.
 const (
 	secretParam = "secret"
@@ -46,8 +43,8 @@ func newCertificate(cluster string, now time.Time) (certPEM, keyPEM []byte, err 
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: AgentServerName, Organization: []string{"sparkplane cluster " + cluster}},
-		DNSNames:              []string{AgentServerName},
+		Subject:               pkix.Name{CommonName: agentapi.TLSServerName, Organization: []string{"sparkplane cluster " + cluster}},
+		DNSNames:              []string{agentapi.TLSServerName},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.AddDate(10, 0, 0),
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
@@ -84,7 +81,7 @@ func getParameter(ctx context.Context, client *ssm.Client, cluster, name string)
 	out, err := client.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(ParameterPath(cluster) + name), WithDecryption: aws.Bool(true)})
 	var nf *ssmtypes.ParameterNotFound
 	if errors.As(err, &nf) {
-		return "", provider.ErrNotFound
+		return "", fmt.Errorf("%s%s is not in SSM: %w", ParameterPath(cluster), name, provider.ErrNotFound)
 	}
 	if err != nil {
 		return "", fmt.Errorf("read %s%s from SSM: %w", ParameterPath(cluster), name, err)
@@ -108,11 +105,7 @@ func (p *Provider) AgentHTTPClient(ctx context.Context, name string) (*http.Clie
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := agentapi.ClientTLS(certPEM)
-	if err != nil {
-		return nil, err
-	}
-	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg, Proxy: http.ProxyFromEnvironment}}, nil
+	return agentapi.PinnedClient(certPEM)
 }
 
 // ScrapeInfo is how a Prometheus reaches the agents: TLS with their certificate, and EC2

@@ -42,16 +42,13 @@ func (p *Provider) readRecord(name string) (*record, error) {
 		}
 		return r, nil
 	}
-	b, err := os.ReadFile(filepath.Join(p.dir(name), "cluster.json"))
+	var r record
+	err := fsutil.ReadJSON(filepath.Join(p.dir(name), "cluster.json"), &r)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, provider.ErrNotFound
 	}
 	if err != nil {
 		return nil, err
-	}
-	var r record
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(p.dir(name), "cluster.json"), err)
 	}
 	return &r, nil
 }
@@ -67,23 +64,26 @@ func (p *Provider) open(ctx context.Context, name string) (*record, aws.Config, 
 }
 
 func (p *Provider) writeRecord(r *record) error {
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	return fsutil.WriteFileAtomic(filepath.Join(p.dir(r.Spec.Name), "cluster.json"), b, 0o600)
+	return fsutil.WriteJSON(filepath.Join(p.dir(r.Spec.Name), "cluster.json"), r, 0o600)
 }
 
-// root is the root module for a cluster.
-func (p *Provider) root(r *record, endpoint string) (Root, error) {
-	inputs, err := Inputs(&r.Spec, r.Bucket)
+// root is the root module of a cluster's working directory.
+func (p *Provider) root(r *record) (Root, error) {
+	return rootFor(&r.Spec, r.Region, r.Bucket, "./module")
+}
+
+// rootFor is the root module for a spec: the module at source with the spec's values, the
+// provider for region ("" leaves it to the environment) and the spec's endpoint, the state
+// backend, the cluster's tag on everything.
+func rootFor(c *spec.Cluster, region, bucket, source string) (Root, error) {
+	inputs, err := Inputs(c, bucket)
 	if err != nil {
 		return Root{}, err
 	}
-	root := Root{Source: "./module", Region: r.Region, Endpoint: endpoint, Inputs: inputs,
-		DefaultTags: map[string]string{"sparkplane/cluster": r.Spec.Name}}
-	if st := r.Spec.AWS.State; st.Backend == spec.StateS3 {
-		root.Backend = &Backend{Bucket: st.Bucket, Key: StateKey(&r.Spec), Region: cmp.Or(st.Region, r.Region)}
+	root := Root{Source: source, Region: region, Endpoint: endpointOf(c), Inputs: inputs,
+		DefaultTags: map[string]string{"sparkplane/cluster": c.Name}}
+	if st := c.AWS.State; st.Backend == spec.StateS3 {
+		root.Backend = &Backend{Bucket: st.Bucket, Key: StateKey(c), Region: cmp.Or(st.Region, region)}
 	}
 	return root, nil
 }
@@ -134,9 +134,10 @@ func (p *Provider) prepare(ctx context.Context, dir string, root Root, log io.Wr
 		env := map[string]string{}
 		for _, kv := range os.Environ() {
 			k, v, _ := strings.Cut(kv, "=")
-			if !strings.HasPrefix(k, "TF_") || k == "TF_CLI_CONFIG_FILE" || k == "TF_DATA_DIR" {
-				env[k] = v
-			}
+			env[k] = v
+		}
+		for _, k := range tfexec.ProhibitedEnv(env) { // terraform-exec sets these itself
+			delete(env, k)
 		}
 		env["TF_PLUGIN_CACHE_DIR"] = p.opts.PluginCache
 		if err := tf.SetEnv(env); err != nil {
@@ -159,8 +160,8 @@ func logFile(dir string) (*os.File, error) {
 	return os.OpenFile(filepath.Join(dir, "terraform.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 }
 
-// tfError keeps the useful part of a Terraform failure: its "Error:" paragraphs.
-// An error's summary is its "Error:" line, its detail the paragraph after it.
+// tfError keeps the useful part of a Terraform failure: each "Error:" paragraph (the summary)
+// and the paragraph after it (the detail).
 func tfError(err error) error {
 	msg := err.Error()
 	var keep []string
@@ -221,6 +222,7 @@ func (w *progressWriter) line(line []byte) {
 			Resource struct {
 				Addr string `json:"addr"`
 			} `json:"resource"`
+			Action  string  `json:"action"`
 			Elapsed float64 `json:"elapsed_seconds"`
 		} `json:"hook"`
 		Changes struct {
@@ -236,6 +238,9 @@ func (w *progressWriter) line(line []byte) {
 			w.total = m.Changes.Add + m.Changes.Remove
 		}
 	case "apply_complete":
+		if m.Hook.Action == "read" {
+			return // a data source: not a resource made or removed, nor in the change summary
+		}
 		w.done++
 		addr := strings.TrimPrefix(m.Hook.Resource.Addr, "module.cluster.")
 		if w.progress != nil && (w.important == nil || w.important(addr)) {

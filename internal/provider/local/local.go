@@ -11,7 +11,6 @@ package local
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -101,30 +100,19 @@ type record struct {
 }
 
 func (p *Provider) readRecord(name string) (*record, error) {
-	b, err := os.ReadFile(filepath.Join(p.clusterDir(name), "cluster.json"))
+	var r record
+	err := fsutil.ReadJSON(filepath.Join(p.clusterDir(name), "cluster.json"), &r)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, provider.ErrNotFound
 	}
 	if err != nil {
 		return nil, err
 	}
-	var r record
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(p.clusterDir(name), "cluster.json"), err)
-	}
 	return &r, nil
 }
 
 func (p *Provider) writeRecord(r *record) error {
-	return writeJSONFile(filepath.Join(p.clusterDir(r.Name), "cluster.json"), r, 0o644)
-}
-
-func writeJSONFile(path string, v any, mode os.FileMode) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return fsutil.WriteFileAtomic(path, b, mode)
+	return fsutil.WriteJSON(filepath.Join(p.clusterDir(r.Name), "cluster.json"), r, 0o644)
 }
 
 // lock serialises changes to one cluster's directory across processes (the CLI and the master's
@@ -281,7 +269,7 @@ func (p *Provider) startNode(ctx context.Context, rec *record, id, masterAgent s
 		cfg.EventLogDir = p.EventLogDir(rec.Name, &rec.Spec)
 	}
 	cfgPath := filepath.Join(dir, "agent.json")
-	if err := writeJSONFile(cfgPath, cfg, 0o600); err != nil {
+	if err := fsutil.WriteJSON(cfgPath, cfg, 0o600); err != nil {
 		return nil, err
 	}
 	logPath := filepath.Join(dir, "agent.log")
