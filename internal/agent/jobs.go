@@ -39,6 +39,9 @@ type jobs struct {
 	mu   sync.Mutex
 	live map[string]*liveJob
 	wg   sync.WaitGroup
+	// saving is taken before mu is let go in update, so that records are written in the order
+	// of the changes: a RUNNING computed before a KILLED is never saved after it.
+	saving sync.Mutex
 }
 
 type liveJob struct {
@@ -130,9 +133,11 @@ func (j *jobs) update(id string, fn func(*state.Job)) {
 			lj.job.FinishedAt = job.FinishedAt
 		}
 	}
+	j.saving.Lock()
 	j.mu.Unlock()
 	j.m.jobMetrics.changed(before, job)
 	j.save(job)
+	j.saving.Unlock()
 	if state.JobDone(job.State) {
 		j.files.withdraw(id)
 		j.m.event("job", fmt.Sprintf("job %s (%s) %s%s", job.ID, job.Name, strings.ToLower(job.State), suffix(job.Message)))
