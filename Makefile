@@ -13,9 +13,11 @@ dist: build
 	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 $(GO) build -trimpath -o bin/sparkplane-linux-amd64 ./cmd/sparkplane
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -trimpath -o bin/sparkplane-linux-arm64 ./cmd/sparkplane
 
-# Needs Java, and Spark from SPARK_HOME or downloaded from an Apache mirror.
+# Needs Java and Python. Spark comes from PyPI: hack/spark-home installs the pyspark release
+# sparkplane is tested with into a virtual environment of its own (once), and sparkplane finds the
+# pyspark that PYSPARK_PYTHON imports, as it would a user's `pip install pyspark`.
 example: build
-	$(BIN) run -f examples/throwaway.yaml examples/pi.py -- 20
+	PYSPARK_PYTHON="$$(./hack/spark-home --python 4)" $(BIN) run -f examples/throwaway.yaml examples/pi.py -- 20
 
 test:
 	./hack/test.sh

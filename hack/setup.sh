@@ -2,6 +2,7 @@
 # Installs what sparkplane's tests need on a fresh machine of the project's kind (Debian, root,
 # Go on PATH), and checks the rest. Safe to run again: it installs only what is missing.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v git >/dev/null || need_apt+=(git)
@@ -15,6 +16,10 @@ command -v prometheus >/dev/null && command -v promtool >/dev/null || need_apt+=
 command -v tmux >/dev/null || need_apt+=(tmux)
 # The AWS module's user-data is checked with shellcheck.
 command -v shellcheck >/dev/null || need_apt+=(shellcheck)
+# Maven builds examples/jvm, the real-Spark tests' cluster-mode job.
+command -v mvn >/dev/null || need_apt+=(maven)
+# hack/spark-home installs pyspark into a virtual environment of its own.
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}"
   if [ "$(id -u)" -ne 0 ]; then
@@ -39,3 +44,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   exit 1
 fi
 echo "setup: $(terraform version 2>/dev/null | head -1), moto $(python3 -c 'import moto; print(moto.__version__)' 2>/dev/null || echo '?')"
+
+# Real Apache Spark for the TestRealSpark… tests: every line sparkplane is tested with, from PyPI's
+# pyspark (once; cached under the tools cache by release), and the JVM example built for each.
+awk '$1 !~ /^#/ && NF { print $1 }' internal/spark/tested.txt | while read -r line; do
+  home=$(./hack/spark-home "$line")
+  jar=$(examples/jvm/build.sh "$line")
+  echo "setup: Spark $(./hack/spark-home --version "$line") at $home; examples/jvm: $jar"
+done

@@ -114,7 +114,7 @@ func Run(ctx context.Context, cfg *agentapi.Config, deps Deps) error {
 	if err != nil {
 		return err
 	}
-	for _, d := range []string{"conf", "logs", "work"} {
+	for _, d := range []string{"conf", "logs", "work", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(cfg.Dir, d), 0o755); err != nil {
 			return err
 		}
@@ -237,6 +237,8 @@ func (n *node) sparkEnv() spark.NodeEnv {
 		LogDir:   filepath.Join(n.cfg.Dir, "logs"),
 		LocalIP:  n.cfg.Host,
 		WorkDir:  filepath.Join(n.cfg.Dir, "work"),
+		// Spark's scratch space; made at start with the node's other directories.
+		LocalDirs: filepath.Join(n.cfg.Dir, "tmp"),
 	}
 }
 

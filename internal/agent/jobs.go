@@ -427,6 +427,7 @@ func (j *jobs) launch(id string, git *agentapi.Git, sub spark.Submission) {
 		j.runClient(id, sub)
 		return
 	}
+	sub = j.m.dist.ClusterDriver(sub)
 	if err := j.ship(id, &sub); err != nil {
 		j.fail(id, err.Error())
 		return
@@ -564,10 +565,10 @@ func (j *jobs) killDriver(driverID string) error {
 	}
 	argv := j.m.dist.KillCommand(j.m.masterURL(), driverID)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env, cmd.SysProcAttr = j.sparkEnviron(), childAttr()
+	cmd.Env, cmd.SysProcAttr = spark.KillEnviron(j.sparkEnviron(), j.m.secret() != ""), childAttr()
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("spark-submit --kill %s: %s", driverID, lastError(string(out), err))
+		return fmt.Errorf("kill %s (org.apache.spark.deploy.Client kill): %s", driverID, lastError(string(out), err))
 	}
 	return nil
 }

@@ -141,7 +141,7 @@ func TestDownloadFromMirror(t *testing.T) {
 		return string(out), err
 	}
 	t.Cleanup(func() { run("destroy", "dl", "--yes"); run("destroy", "dl2", "--yes") })
-	out, err := run("create", "-n", "dl", "--workers", "1", "--set", "spark.mirror="+srv.URL)
+	out, err := run("create", "-n", "dl", "--workers", "1", "--set", "spark.version=3.5.3", "--set", "spark.mirror="+srv.URL)
 	if err != nil {
 		t.Fatalf("create: %v\n%s", err, out)
 	}
@@ -151,10 +151,57 @@ func TestDownloadFromMirror(t *testing.T) {
 		}
 	}
 	before := hits.Load()
-	if out, err := run("create", "-n", "dl2", "--workers", "1", "--set", "spark.mirror="+srv.URL); err != nil || strings.Contains(out, "Downloading") {
+	if out, err := run("create", "-n", "dl2", "--workers", "1", "--set", "spark.version=3.5.3", "--set", "spark.mirror="+srv.URL); err != nil || strings.Contains(out, "Downloading") {
 		t.Errorf("second create should use the cache: %v\n%s", err, out)
 	}
 	if hits.Load() != before {
 		t.Error("the mirror was asked again")
+	}
+}
+
+// With no Spark given, the pyspark that PYSPARK_PYTHON imports is used when it is the spec's
+// release, and the status line says so; another release's pyspark is passed over.
+func TestPySparkIsFound(t *testing.T) {
+	bin := testutil.Build(t, "github.com/sparkplane/sparkplane/cmd/sparkplane")
+	// A pip-installed pyspark: no RELEASE file, a find_spark_home.py, the release in its jars' names.
+	home := filepath.Join(t.TempDir(), "site-packages", "pyspark")
+	os.MkdirAll(filepath.Dir(home), 0o755)
+	if err := os.Rename(sparktest.Home(t, "4.3.0"), home); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(home, "RELEASE"))
+	os.WriteFile(filepath.Join(home, "find_spark_home.py"), nil, 0o644)
+	os.MkdirAll(filepath.Join(home, "jars"), 0o755)
+	os.WriteFile(filepath.Join(home, "jars", "spark-core_2.13-4.3.0.jar"), nil, 0o644)
+	for _, prog := range []string{"spark-class", "spark-submit"} { // the stand-in's scripts name their old home
+		p := filepath.Join(home, "bin", prog)
+		b, _ := os.ReadFile(p)
+		os.WriteFile(p, []byte(strings.ReplaceAll(string(b), "export SPARK_HOME=", "export SPARK_HOME='"+home+"' #")), 0o755)
+	}
+	python := filepath.Join(t.TempDir(), "python3")
+	os.WriteFile(python, []byte("#!/bin/sh\necho '"+home+"'\n"), 0o755)
+
+	dir := t.TempDir()
+	run := func(args ...string) (string, error) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "SPARKPLANE_HOME="+filepath.Join(dir, "state"), "SPARKPLANE_CACHE="+filepath.Join(dir, "cache"),
+			"SPARK_HOME=", "PYSPARK_PYTHON="+python)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	t.Cleanup(func() { run("destroy", "py", "--yes") })
+	out, err := run("create", "-n", "py", "--workers", "1", "--set", "spark.version=4.3.0")
+	if err != nil {
+		t.Fatalf("create: %v\n%s", err, out)
+	}
+	if want := "✓ Spark 4.3.0 at " + home + " (the pyspark of " + python + ")"; !strings.Contains(out, want) {
+		t.Errorf("output lacks %q:\n%s", want, out)
+	}
+	if out, err := run("destroy", "py", "--yes"); err != nil {
+		t.Fatalf("destroy: %v\n%s", err, out)
+	}
+	out, err = run("create", "-n", "py", "--workers", "1", "--set", "spark.version=3.5.9", "--set", "spark.mirror=http://127.0.0.1:9")
+	if err == nil || !strings.Contains(out, "could not download Spark 3.5.9") {
+		t.Errorf("a pyspark of another release must not be used: %v\n%s", err, out)
 	}
 }

@@ -35,7 +35,7 @@ func (s *specFlags) add(cmd *cobra.Command) {
 	fl.StringVarP(&s.provider, "provider", "p", "", "provider: local, aws, kubernetes, nomad or hosts (overrides the spec)")
 	fl.IntVar(&s.workers, "workers", -1, "number of workers (overrides workers.count)")
 	fl.StringArrayVar(&s.sets, "set", nil, "set any spec field, e.g. --set workers.max=20 --set spark.conf.spark.executor.memory=2g (repeatable)")
-	fl.StringVar(&s.sparkHome, "spark-home", "", "an unpacked Spark to use instead of SPARK_HOME or a download (local provider)")
+	fl.StringVar(&s.sparkHome, "spark-home", "", "an unpacked Spark or a pip-installed pyspark package directory, to use instead of SPARK_HOME or a download (local provider)")
 	cmd.MarkFlagFilename("file", "yaml", "yml")
 }
 

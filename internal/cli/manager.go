@@ -59,8 +59,9 @@ func (f *Factory) manager(sparkHome string) (*cluster.Manager, *progress, error)
 	return m, pr, nil
 }
 
-// resolveSpark finds Spark: --spark-home, then the spec's spark.home, then SPARK_HOME, then the
-// cache, then a download.
+// resolveSpark finds Spark: --spark-home, then the spec's spark.home, then SPARK_HOME (each an
+// unpacked Spark or a pip-installed pyspark package), then the pyspark that Python imports when it
+// is the spec's release, then the cache, then a download.
 func (f *Factory) resolveSpark(ctx context.Context, c *spec.Cluster, flagHome string, pr *progress) (*spark.Distribution, error) {
 	for _, h := range []struct{ home, from string }{{flagHome, "--spark-home"}, {c.Spark.Home, "spark.home"}, {f.Getenv("SPARK_HOME"), "SPARK_HOME"}} {
 		if h.home == "" {
@@ -70,6 +71,14 @@ func (f *Factory) resolveSpark(ctx context.Context, c *spec.Cluster, flagHome st
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", h.from, err)
 		}
+		d.From = h.from
+		return d, nil
+	}
+	python := f.Getenv("PYSPARK_PYTHON")
+	if python == "" {
+		python = "python3"
+	}
+	if d, err := spark.FindPySpark(ctx, python); err == nil && d.Version == c.Spark.Version {
 		return d, nil
 	}
 	cache, err := f.CacheDir()

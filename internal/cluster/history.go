@@ -74,9 +74,12 @@ func (m *Manager) History(ctx context.Context, ref Ref, o HistoryOptions) error 
 	if err != nil {
 		return err
 	}
-	javaHome, err := spark.FindJava(os.Getenv)
+	javaHome, warning, err := spark.FindJavaFor(os.Getenv, dist.Version)
 	if err != nil {
 		return err
+	}
+	if warning != "" {
+		m.progress().Warn(warning)
 	}
 	listen := net.JoinHostPort("127.0.0.1", strconv.Itoa(o.Port))
 	l, err := net.Listen("tcp", listen)

@@ -223,7 +223,11 @@ func (m *Manager) Create(ctx context.Context, c *spec.Cluster, opts CreateOption
 			pr.Warn(fmt.Sprintf("%s is Spark %s, not %s as the spec says; using it", dist.Home, dist.Version, c.Spark.Version))
 			c.Spark.Version = dist.Version
 		}
-		pr.Done(fmt.Sprintf("Spark %s at %s", c.Spark.Version, dist.Home))
+		from := ""
+		if dist.From != "" {
+			from = " (" + dist.From + ")"
+		}
+		pr.Done(fmt.Sprintf("Spark %s at %s%s", c.Spark.Version, dist.Home, from))
 	}
 
 	specJSON, _ := json.Marshal(c)

@@ -75,6 +75,9 @@ type NodeEnv struct {
 	LogDir   string
 	LocalIP  string // SPARK_LOCAL_IP: the address Spark binds and advertises
 	WorkDir  string // SPARK_WORKER_DIR
+	// LocalDirs is SPARK_LOCAL_DIRS: Spark's scratch space (shuffle, spills, a driver's and
+	// executors' temporary files), kept inside the node's directory so that destroy removes it.
+	LocalDirs string
 }
 
 // Vars returns the environment variables of e.
@@ -92,6 +95,9 @@ func (e NodeEnv) Vars() map[string]string {
 	}
 	if e.WorkDir != "" {
 		v["SPARK_WORKER_DIR"] = e.WorkDir
+	}
+	if e.LocalDirs != "" {
+		v["SPARK_LOCAL_DIRS"] = e.LocalDirs
 	}
 	return v
 }

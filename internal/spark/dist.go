@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -34,8 +35,14 @@ const Package = "hadoop3"
 // Distribution is an unpacked Spark on this machine.
 type Distribution struct {
 	Home    string // SPARK_HOME
-	Version string // from the RELEASE file; empty when the file is missing
+	Version string // from the RELEASE file, else from the name of its spark-core jar; empty when neither says
+	Scala   string // the Scala binary version of its jars (2.12, 2.13), when its spark-core jar says
 	Tarball string // the verified .tgz it came from, when sparkplane downloaded it
+	// PySpark is set for the Spark inside a pip-installed pyspark package (no RELEASE file, no
+	// sbin/start-*.sh; sparkplane needs neither).
+	PySpark bool
+	// From says where it was found, for the user: "SPARK_HOME", "the pyspark of python3", ….
+	From string
 }
 
 // ResolveOptions says where to look for Spark.
@@ -107,8 +114,9 @@ func Resolve(ctx context.Context, o ResolveOptions) (*Distribution, error) {
 		}
 	}
 	if errs != nil {
-		return nil, fmt.Errorf("could not download Spark %s: %w; set SPARK_HOME or --spark-home to an unpacked Spark, or spark.mirror to a mirror you can reach",
-			o.Version, errors.Join(errs...))
+		return nil, fmt.Errorf("could not download Spark %s: %w; pip install pyspark==%s (sparkplane uses the pyspark python3 imports), "+
+			"set SPARK_HOME or --spark-home to an unpacked Spark or a pyspark package directory, or set spark.mirror to a mirror you can reach",
+			o.Version, errors.Join(errs...), o.Version)
 	}
 	if err := unpack(tarball, o.CacheDir, dir); err != nil {
 		os.Remove(tarball)
@@ -146,14 +154,31 @@ func OpenHome(dir string) (*Distribution, error) {
 	for _, f := range []string{"bin/spark-class", "bin/spark-submit"} {
 		st, err := os.Stat(filepath.Join(abs, f))
 		if err != nil {
+			if _, perr := os.Stat(filepath.Join(abs, "pyspark", f)); perr == nil {
+				return nil, fmt.Errorf("%s is not a Spark distribution, but it holds a pyspark package: use %s", abs, filepath.Join(abs, "pyspark"))
+			}
 			return nil, fmt.Errorf("%s is not a Spark distribution: %s is missing", abs, f)
 		}
 		if st.Mode()&0o111 == 0 {
 			return nil, fmt.Errorf("%s is not executable", filepath.Join(abs, f))
 		}
 	}
-	return &Distribution{Home: abs, Version: readRelease(abs)}, nil
+	d := &Distribution{Home: abs, Version: readRelease(abs)}
+	if jars, _ := filepath.Glob(filepath.Join(abs, "jars", "spark-core_*.jar")); len(jars) == 1 {
+		if m := coreJarRe.FindStringSubmatch(filepath.Base(jars[0])); m != nil {
+			d.Scala = m[1]
+			if d.Version == "" {
+				d.Version = m[2]
+			}
+		}
+	}
+	_, err = os.Stat(filepath.Join(abs, "find_spark_home.py"))
+	d.PySpark = err == nil
+	return d, nil
 }
+
+// coreJarRe reads spark-core_2.13-4.0.1.jar.
+var coreJarRe = regexp.MustCompile(`^spark-core_(\d+\.\d+)-(\d+\.\d+\.\d+[^/]*)\.jar$`)
 
 // readRelease reads the version from SPARK_HOME/RELEASE ("Spark 3.5.3 built for Hadoop 3.3.4").
 func readRelease(home string) string {

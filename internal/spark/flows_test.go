@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,14 +20,18 @@ import (
 	"github.com/sparkplane/sparkplane/internal/testutil"
 )
 
-// apps are the applications a flow submits: stand-in programs, or Spark's own examples.
+// apps are the applications a flow submits: stand-in programs, or sparkplane's own examples.
 type apps struct {
-	jar, class string   // finishes and prints piLine
-	jarArgs    []string //
-	failArgs   []string // makes the jar fail
-	longArgs   []string // keeps the jar running until killed
-	py         string   // finishes and prints piLine
-	piLine     string
+	jar            string // file:// URL of the JVM application
+	ok, fail, long call   // finishes and prints okLine; fails; runs until killed
+	okLine         string
+	py, pyLine     string // a Python application that prints pyLine
+	pyNames        []string
+}
+
+type call struct {
+	class string
+	args  []string
 }
 
 func standInApps(t *testing.T) apps {
@@ -35,18 +40,19 @@ func standInApps(t *testing.T) apps {
 	os.WriteFile(jar, []byte("standin: work=0.5 print=\"Pi is roughly 3.14\"\n"), 0o644)
 	py := filepath.Join(dir, "pi.py")
 	os.WriteFile(py, []byte("# standin: work=0.5 print=\"Pi is roughly 3.14\"\n"), 0o644)
-	return apps{jar: "file://" + jar, class: "org.apache.spark.examples.SparkPi", py: py, piLine: "Pi is roughly 3.14",
-		failArgs: []string{"standin:exit=1"}, longArgs: []string{"standin:duration=10m"}}
+	pi := "org.apache.spark.examples.SparkPi"
+	return apps{jar: "file://" + jar, ok: call{class: pi}, fail: call{pi, []string{"standin:exit=1"}}, long: call{pi, []string{"standin:duration=10m"}},
+		okLine: "Pi is roughly 3.14", py: py, pyLine: "Pi is roughly 3.14", pyNames: []string{"pypi"}}
 }
 
-func realApps(t *testing.T, home string) apps {
-	jars, _ := filepath.Glob(filepath.Join(home, "examples/jars/spark-examples_*.jar"))
-	if len(jars) == 0 {
-		t.Skip("the Spark distribution has no examples jar")
-	}
-	return apps{jar: "file://" + jars[0], class: "org.apache.spark.examples.SparkPi", jarArgs: []string{"2"},
-		py: filepath.Join(home, "examples/src/main/python/pi.py"), piLine: "Pi is roughly 3.1",
-		failArgs: []string{"not-a-number"}, longArgs: []string{"100000"}}
+// realApps are examples/jvm's Busy (and WordCount without arguments, which fails) and
+// examples/pi.py.
+func realApps(t *testing.T, line string) apps {
+	busy, wc := "dev.sparkplane.examples.Busy", "dev.sparkplane.examples.WordCount"
+	return apps{jar: "file://" + sparktest.JVMExample(t, line),
+		ok: call{busy, []string{"2", "1"}}, fail: call{class: wc}, long: call{busy, []string{"1", "600"}},
+		okLine: "Busy: 2 tasks of 1s done", py: filepath.Join(testutil.RepoRoot(t), "examples", "pi.py"), pyLine: "Pi is roughly 3.1",
+		pyNames: []string{"pypi", "PythonPi"}}
 }
 
 func TestStandInFlows(t *testing.T) {
@@ -55,8 +61,11 @@ func TestStandInFlows(t *testing.T) {
 }
 
 func TestRealSparkFlows(t *testing.T) {
-	home := sparktest.RealHome(t)
-	runFlows(t, home, realApps(t, home))
+	for _, line := range sparktest.Lines() {
+		t.Run("Spark"+line, func(t *testing.T) {
+			runFlows(t, sparktest.RealHome(t, line), realApps(t, line))
+		})
+	}
 }
 
 func freePort(t *testing.T) int {
@@ -175,8 +184,8 @@ func runFlows(t *testing.T, home string, a apps) {
 		})
 		return found
 	}
-	submitCluster := func(args []string) string {
-		argv, err := d.SubmitCommand(spark.Submission{MasterURL: masterURL, Resource: a.jar, MainClass: a.class, Name: "pi", Args: args})
+	submitCluster := func(c call) string {
+		argv, err := d.SubmitCommand(d.ClusterDriver(spark.Submission{MasterURL: masterURL, Resource: a.jar, MainClass: c.class, Name: "pi", Args: c.args}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -192,21 +201,21 @@ func runFlows(t *testing.T, home string, a apps) {
 	}
 
 	t.Run("cluster mode JVM app with authentication", func(t *testing.T) {
-		id := submitCluster(a.jarArgs)
+		id := submitCluster(a.ok)
 		dr := waitDriver(id)
 		out, _ := os.ReadFile(filepath.Join(wnode.env.WorkDir, id, "stdout"))
 		errOut, _ := os.ReadFile(filepath.Join(wnode.env.WorkDir, id, "stderr"))
-		if dr.State != spark.DriverFinished || !strings.Contains(string(out), a.piLine) {
+		if dr.State != spark.DriverFinished || !strings.Contains(string(out), a.okLine) {
 			t.Fatalf("driver %s: state %s\nstdout:\n%s\nstderr:\n%s", id, dr.State, out, errOut)
 		}
 	})
 	t.Run("failing driver", func(t *testing.T) {
-		if dr := waitDriver(submitCluster(a.failArgs)); dr.State != spark.DriverFailed {
+		if dr := waitDriver(submitCluster(a.fail)); dr.State != spark.DriverFailed {
 			t.Errorf("state %s, want FAILED", dr.State)
 		}
 	})
 	t.Run("kill", func(t *testing.T) {
-		id := submitCluster(a.longArgs)
+		id := submitCluster(a.long)
 		testutil.Eventually(t, time.Minute, "driver running", func() error {
 			s, err := ui.MasterState(ctx)
 			if err != nil {
@@ -219,7 +228,7 @@ func runFlows(t *testing.T, home string, a apps) {
 			}
 			return errors.New("not running")
 		})
-		if _, stderr, err := run(ctx, d.KillCommand(masterURL, id), submitEnv); err != nil {
+		if _, stderr, err := run(ctx, d.KillCommand(masterURL, id), spark.KillEnviron(submitEnv, true)); err != nil {
 			t.Fatalf("kill: %v\n%s", err, stderr)
 		}
 		if dr := waitDriver(id); dr.State != spark.DriverKilled {
@@ -229,13 +238,13 @@ func runFlows(t *testing.T, home string, a apps) {
 	t.Run("client mode Python app", func(t *testing.T) {
 		argv, _ := d.SubmitCommand(spark.Submission{MasterURL: masterURL, Resource: a.py, Name: "pypi"})
 		stdout, stderr, err := run(ctx, argv, submitEnv)
-		if err != nil || !strings.Contains(stdout, a.piLine) {
+		if err != nil || !strings.Contains(stdout, a.pyLine) {
 			t.Fatalf("python: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
 		}
 		s, _ := ui.MasterState(ctx)
 		found := false
 		for _, app := range s.CompletedApps {
-			found = found || app.Name == "pypi" || app.Name == "PythonPi"
+			found = found || slices.Contains(a.pyNames, app.Name)
 		}
 		if !found {
 			t.Errorf("the Python application is not among the completed apps: %+v", s.CompletedApps)

@@ -202,7 +202,7 @@ func TestSubmitCommand(t *testing.T) {
 	if _, err := d.SubmitCommand(Submission{}); !errors.Is(err, ErrNoResource) {
 		t.Errorf("empty submission: %v", err)
 	}
-	if k := d.KillCommand("spark://m:7077", "driver-1"); strings.Join(k, " ") != "/opt/spark/bin/spark-submit --master spark://m:7077 --kill driver-1" {
+	if k := d.KillCommand("spark://m:7077", "driver-1"); strings.Join(k, " ") != "/opt/spark/bin/spark-class org.apache.spark.deploy.Client kill spark://m:7077 driver-1" {
 		t.Errorf("kill: %q", k)
 	}
 }
@@ -340,4 +340,23 @@ func hostPort(t *testing.T, u string) (string, int) {
 	}
 	n, _ := strconv.Atoi(p)
 	return h, n
+}
+
+func TestClusterDriverOpensModulesOnSpark3(t *testing.T) {
+	jar := Submission{Resource: "file:///a.jar", MainClass: "A", Conf: map[string]string{"spark.driver.extraJavaOptions": "-Dmine=1"}}
+	got := (&Distribution{Version: "3.5.9"}).ClusterDriver(jar)
+	opts := got.Conf["spark.driver.extraJavaOptions"]
+	if !strings.HasPrefix(opts, "-XX:+IgnoreUnrecognizedVMOptions ") || !strings.Contains(opts, "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED") || !strings.HasSuffix(opts, " -Dmine=1") {
+		t.Errorf("3.5 cluster-mode driver options: %q", opts)
+	}
+	if jar.Conf["spark.driver.extraJavaOptions"] != "-Dmine=1" {
+		t.Error("the caller's conf was changed")
+	}
+	if got := (&Distribution{Version: "4.3.0"}).ClusterDriver(jar); got.Conf["spark.driver.extraJavaOptions"] != "-Dmine=1" {
+		t.Errorf("4.x workers open the modules themselves: %q", got.Conf["spark.driver.extraJavaOptions"])
+	}
+	py := Submission{Resource: "/a.py"}
+	if got := (&Distribution{Version: "3.5.9"}).ClusterDriver(py); got.Conf != nil {
+		t.Errorf("a client-mode driver is started by spark-submit's launcher, which opens them: %v", got.Conf)
+	}
 }

@@ -85,9 +85,69 @@ func (d *Distribution) SubmitCommand(s Submission) ([]string, error) {
 	return append(cmd, s.Args...), nil
 }
 
-// KillCommand asks the master, over Spark's authenticated RPC, to kill a cluster-mode driver.
+// ClusterDriver returns s ready for a driver that a worker launches (cluster deploy mode). Spark
+// 3.x's DriverRunner starts that JVM without the --add-opens options its launcher gives every
+// other JVM (JavaModuleOptions), so on Java 17 the driver dies at once in StorageUtils
+// (IllegalAccessError: sun.nio.ch.DirectBuffer); seen on 3.5.9, not on 4.x, whose workers add
+// them. For 3.x the options go before the user's spark.driver.extraJavaOptions.
+func (d *Distribution) ClusterDriver(s Submission) Submission {
+	if s.DeployMode() != ClusterMode || !strings.HasPrefix(d.Version, "3.") {
+		return s
+	}
+	conf := maps.Clone(s.Conf)
+	if conf == nil {
+		conf = map[string]string{}
+	}
+	opts := strings.Join(javaModuleOptions3, " ")
+	if user := conf[driverJavaOptions]; user != "" {
+		opts += " " + user
+	}
+	conf[driverJavaOptions] = opts
+	s.Conf = conf
+	return s
+}
+
+const driverJavaOptions = "spark.driver.extraJavaOptions"
+
+// javaModuleOptions3 is Spark 3.5's org.apache.spark.launcher.JavaModuleOptions (read from
+// spark-launcher_2.12-3.5.9.jar). -XX:+IgnoreUnrecognizedVMOptions makes Java 8 pass over them.
+var javaModuleOptions3 = []string{
+	"-XX:+IgnoreUnrecognizedVMOptions",
+	"--add-opens=java.base/java.lang=ALL-UNNAMED",
+	"--add-opens=java.base/java.lang.invoke=ALL-UNNAMED",
+	"--add-opens=java.base/java.lang.reflect=ALL-UNNAMED",
+	"--add-opens=java.base/java.io=ALL-UNNAMED",
+	"--add-opens=java.base/java.net=ALL-UNNAMED",
+	"--add-opens=java.base/java.nio=ALL-UNNAMED",
+	"--add-opens=java.base/java.util=ALL-UNNAMED",
+	"--add-opens=java.base/java.util.concurrent=ALL-UNNAMED",
+	"--add-opens=java.base/java.util.concurrent.atomic=ALL-UNNAMED",
+	"--add-opens=java.base/jdk.internal.ref=ALL-UNNAMED",
+	"--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+	"--add-opens=java.base/sun.nio.cs=ALL-UNNAMED",
+	"--add-opens=java.base/sun.security.action=ALL-UNNAMED",
+	"--add-opens=java.base/sun.util.calendar=ALL-UNNAMED",
+	"--add-opens=java.security.jgss/sun.security.krb5=ALL-UNNAMED",
+	"-Djdk.reflect.useDirectMethodHandle=false",
+}
+
+// KillCommand asks the master, over Spark's (authenticated) RPC, to kill a cluster-mode driver:
+// the legacy standalone client, as Spark's standalone docs give it. `spark-submit --kill` is no
+// use here: on a spark:// master it always goes through the REST submission server
+// (SparkSubmit.kill → RestSubmissionClient, in 3.5 and 4.x alike), which sparkplane leaves off
+// beside spark.authenticate. The client reads no spark-defaults.conf, so KillEnviron passes it
+// spark.authenticate.
 func (d *Distribution) KillCommand(masterURL, driverID string) []string {
-	return []string{filepath.Join(d.Home, "bin", "spark-submit"), "--master", masterURL, "--kill", driverID}
+	return []string{filepath.Join(d.Home, "bin", "spark-class"), "org.apache.spark.deploy.Client", "kill", masterURL, driverID}
+}
+
+// KillEnviron is the environment of KillCommand: env (from Environ) with spark.authenticate on
+// when the cluster authenticates.
+func KillEnviron(env []string, authenticate bool) []string {
+	if !authenticate {
+		return env
+	}
+	return appendJavaOption(slices.Clone(env), "JDK_JAVA_OPTIONS", "-Dspark.authenticate=true")
 }
 
 // The legacy standalone client logs the master's reply, "Driver successfully submitted as <id>"

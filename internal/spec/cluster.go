@@ -10,6 +10,8 @@ package spec
 import (
 	"strings"
 	"time"
+
+	"github.com/sparkplane/sparkplane/internal/spark"
 )
 
 // Providers this build knows by name. Whether one can be used is the provider registry's answer.
@@ -28,8 +30,9 @@ const (
 	SubmitREST        = "rest"
 )
 
-// DefaultSparkVersion is the Spark release used when a spec names none.
-const DefaultSparkVersion = "3.5.3"
+// DefaultSparkVersion is the Spark release used when a spec names none: the newest release
+// sparkplane is tested with.
+var DefaultSparkVersion = spark.DefaultVersion()
 
 // Cluster is the internal, defaulted and validated form of a spec. It is what the rest of the
 // program uses; it is stored as JSON in the state database and in the agents' configuration.

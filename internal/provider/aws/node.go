@@ -142,9 +142,12 @@ func Bootstrap(ctx context.Context, path string, log *slog.Logger) (*Node, error
 		}
 		os.Remove(tgz)
 	}
-	javaHome, err := spark.FindJava(os.Getenv)
+	javaHome, warning, err := spark.FindJavaFor(os.Getenv, nc.SparkVersion)
 	if err != nil {
 		return nil, err
+	}
+	if warning != "" {
+		log.Warn(warning)
 	}
 	events := filepath.Join(root, "event-logs")
 	if err := os.MkdirAll(events, 0o755); err != nil {

@@ -159,7 +159,7 @@ func (p *Provider) Create(ctx context.Context, c *spec.Cluster, opts provider.Cr
 	if opts.Secret == "" {
 		return nil, errors.New("no cluster secret")
 	}
-	javaHome, err := spark.FindJava(os.Getenv)
+	javaHome, warning, err := spark.FindJavaFor(os.Getenv, opts.Spark.Version)
 	if err != nil {
 		return nil, err
 	}
@@ -174,6 +174,9 @@ func (p *Provider) Create(ctx context.Context, c *spec.Cluster, opts provider.Cr
 		if opts.Progress != nil {
 			opts.Progress(s)
 		}
+	}
+	if warning != "" {
+		progress(warning)
 	}
 	unlock, err := p.lock(ctx, c.Name)
 	if err != nil {

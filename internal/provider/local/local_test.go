@@ -60,9 +60,13 @@ func TestConformance(t *testing.T) {
 }
 
 func TestRealSparkConformance(t *testing.T) {
-	home := sparktest.RealHome(t)
-	p, _ := newProvider(t)
-	providertest.Run(t, providertest.Harness{Provider: p, Spec: smallSpec, Options: sparkOptions(home), Timeout: 5 * time.Minute})
+	for _, line := range sparktest.Lines() {
+		t.Run("Spark"+line, func(t *testing.T) {
+			home := sparktest.RealHome(t, line)
+			p, _ := newProvider(t)
+			providertest.Run(t, providertest.Harness{Provider: p, Spec: smallSpec, Options: sparkOptions(home), Timeout: 5 * time.Minute})
+		})
+	}
 }
 
 // A worker agent killed with SIGKILL in the middle of a job takes its Spark worker along

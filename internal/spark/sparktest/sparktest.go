@@ -4,10 +4,15 @@
 package sparktest
 
 import (
+	"bytes"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/sparkplane/sparkplane/internal/spark"
 	"github.com/sparkplane/sparkplane/internal/testutil"
 )
 
@@ -38,15 +43,57 @@ func Home(t testing.TB, version string) string {
 	return home
 }
 
-// RealHome returns SPARK_HOME when it points at a real Spark, and skips the test otherwise.
-func RealHome(t testing.TB) string {
+// RealHome returns a real Apache Spark of the given tested line ("3.5", "4"): SPARK_HOME when it
+// is a release of that line, else the one hack/spark-home installed. Without one the test is
+// skipped with the command that installs it, or fails when testutil.RequireToolsEnv=1 (as in CI).
+// Real Spark costs seconds per JVM, so -short skips these tests.
+func RealHome(t testing.TB, line string) string {
 	t.Helper()
-	home := os.Getenv("SPARK_HOME")
-	if home == "" {
-		t.Skip("needs a real Apache Spark 3.5 or 4.0: set SPARK_HOME to an unpacked distribution to run this test")
+	if testing.Short() {
+		t.Skip("real Spark is not started under -short")
 	}
-	if _, err := os.Stat(filepath.Join(home, "jars")); err != nil {
-		t.Skipf("SPARK_HOME=%s has no jars/ directory; it does not look like a real Spark distribution", home)
+	if home := os.Getenv("SPARK_HOME"); home != "" {
+		if d, err := spark.OpenHome(home); err == nil {
+			if l, ok := spark.LineOf(d.Version); ok && l.Name == line {
+				return d.Home
+			}
+		}
 	}
-	return home
+	script := filepath.Join(testutil.RepoRoot(t), "hack", "spark-home")
+	var stderr bytes.Buffer
+	cmd := exec.Command(script, "--installed", line)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		msg := fmt.Sprintf("needs real Spark %s: %s (%v)", line, strings.TrimSpace(stderr.String()), err)
+		if os.Getenv(testutil.RequireToolsEnv) == "1" {
+			t.Fatalf("%s, and %s=1 requires it", msg, testutil.RequireToolsEnv)
+		}
+		t.Skip(msg)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// Lines are the names of the Spark lines sparkplane is tested with, oldest first.
+func Lines() []string {
+	var names []string
+	for _, l := range spark.TestedLines() {
+		names = append(names, l.Name)
+	}
+	return names
+}
+
+// JVMExample builds examples/jvm for a line's Spark (once; the script skips an up-to-date build)
+// and returns the jar.
+func JVMExample(t testing.TB, line string) string {
+	t.Helper()
+	script := filepath.Join(testutil.RepoRoot(t), "examples", "jvm", "build.sh")
+	var stderr bytes.Buffer
+	cmd := exec.Command(script, line)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("examples/jvm/build.sh %s: %v\n%s", line, err, stderr.String())
+	}
+	return strings.TrimSpace(string(out))
 }

@@ -112,6 +112,8 @@ func Main(args []string) int {
 				}
 			}
 		}
+	case "org.apache.spark.deploy.Client":
+		err = legacyClient(ctx, rest, env)
 	case "org.apache.spark.deploy.history.HistoryServer":
 		var h *HistoryServer
 		if h, err = newHistoryServer(rest, envFunc(env)); err == nil {

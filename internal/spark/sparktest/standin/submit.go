@@ -4,6 +4,7 @@ package standin
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -105,19 +106,7 @@ func submit(args []string, environ []string) int {
 
 	switch {
 	case s.kill != "":
-		var resp struct {
-			Success bool
-			Message string
-		}
-		if err := rpc.call(ctx, "/kill-driver", map[string]string{"ID": s.kill}, &resp); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		logf("INFO ClientEndpoint: %s", resp.Message)
-		if !resp.Success {
-			return 255
-		}
-		return 0
+		return restKill(ctx, hp, s.kill)
 	case s.status != "":
 		var resp struct {
 			Found  bool
@@ -193,4 +182,61 @@ func atoiOr(s string, def int) int {
 		return def
 	}
 	return n
+}
+
+// restKill is spark-submit --kill on a spark:// master: like Spark (SparkSubmit.kill →
+// RestSubmissionClient) it asks the REST submission server at the address given, whatever the
+// master's RPC port is, and fails when no REST server answers there.
+func restKill(ctx context.Context, hostPort, id string) int {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+hostPort+"/v1/submissions/kill/"+id, nil)
+	resp, err := http.DefaultClient.Do(req)
+	var body struct {
+		Success bool   `json:"success"`
+		Message string `json:"message"`
+	}
+	if err == nil {
+		defer resp.Body.Close()
+		err = json.NewDecoder(resp.Body).Decode(&body)
+	}
+	if err != nil {
+		logf("WARN RestSubmissionClient: Unable to connect to server spark://%s.", hostPort)
+		fmt.Fprintln(os.Stderr, "Exception in thread \"main\" org.apache.spark.deploy.rest.SubmitRestConnectionException: Unable to connect to server")
+		return 1
+	}
+	logf("INFO RestSubmissionClient: %s", body.Message)
+	if !body.Success {
+		return 1
+	}
+	return 0
+}
+
+// legacyClient is org.apache.spark.deploy.Client (spark-class), the standalone client that Spark's
+// docs give for killing a driver: `Client kill <master> <driver id>`, over the master's RPC. As a
+// plain spark-class program it reads no spark-defaults.conf, only -Dspark.* system properties.
+func legacyClient(ctx context.Context, args []string, env map[string]string) error {
+	if len(args) != 3 || args[0] != "kill" {
+		return fmt.Errorf("Usage: Driver [options] kill <master> <driver-id> (the stand-in knows kill only)")
+	}
+	hp, err := parseMasterURL(args[1])
+	if err != nil {
+		return err
+	}
+	conf := sparkConf(envFunc(map[string]string{"JDK_JAVA_OPTIONS": env["JDK_JAVA_OPTIONS"], "_JAVA_OPTIONS": env["_JAVA_OPTIONS"]}), nil)
+	secret := ""
+	if conf["spark.authenticate"] == "true" {
+		secret = firstNonEmpty(env["_SPARK_AUTH_SECRET"], conf["spark.authenticate.secret"])
+	}
+	rpc := &rpcClient{master: hp, secret: secret, http: &http.Client{Timeout: 5 * time.Second}}
+	var resp struct {
+		Success bool
+		Message string
+	}
+	if err := rpc.call(ctx, "/kill-driver", map[string]string{"ID": args[2]}, &resp); err != nil {
+		return err
+	}
+	logf("INFO ClientEndpoint: %s", resp.Message)
+	if !resp.Success {
+		return fmt.Errorf("%s", resp.Message)
+	}
+	return nil
 }

@@ -1,0 +1,436 @@
+package cluster_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sparkplane/sparkplane/internal/agent/agentapi"
+	"github.com/sparkplane/sparkplane/internal/cluster"
+	"github.com/sparkplane/sparkplane/internal/cluster/clustertest"
+	"github.com/sparkplane/sparkplane/internal/provider"
+	"github.com/sparkplane/sparkplane/internal/spark"
+	"github.com/sparkplane/sparkplane/internal/spark/sparktest"
+	"github.com/sparkplane/sparkplane/internal/state"
+	"github.com/sparkplane/sparkplane/internal/testutil"
+)
+
+// The examples' classes and what they print (examples/jvm, examples/pi.py).
+const (
+	wordCount = "dev.sparkplane.examples.WordCount"
+	busy      = "dev.sparkplane.examples.Busy"
+)
+
+// realEnv is what one Spark line's tests share: its home, the JVM example built for it, and the
+// repository's Python example.
+type realEnv struct {
+	line, home, jar, pi string
+}
+
+// forEachLine runs f once for every tested Spark line, each as a subtest named after it.
+func forEachLine(t *testing.T, f func(t *testing.T, r realEnv)) {
+	for _, line := range sparktest.Lines() {
+		t.Run("Spark"+line, func(t *testing.T) {
+			r := realEnv{line: line, home: sparktest.RealHome(t, line)}
+			r.jar = sparktest.JVMExample(t, line)
+			r.pi = filepath.Join(testutil.RepoRoot(t), "examples", "pi.py")
+			f(t, r)
+		})
+	}
+}
+
+// wordsInput writes a text whose word count is known.
+func wordsInput(t *testing.T) (path string, want string) {
+	path = filepath.Join(t.TempDir(), "input.txt")
+	os.WriteFile(path, []byte("the quick brown fox\njumps over the lazy dog\nThe DOG sleeps.\n"), 0o644)
+	return path, "the\t3\ndog\t2\nbrown\t1\nfox\t1\njumps\t1\nlazy\t1\nover\t1\nquick\t1\nsleeps\t1\n"
+}
+
+// readPart reads the one part file a job wrote into dir.
+func readPart(t *testing.T, dir string) string {
+	parts, _ := filepath.Glob(filepath.Join(dir, "part-*"))
+	if len(parts) != 1 {
+		t.Fatalf("%s holds %d part files, want 1", dir, len(parts))
+	}
+	b, _ := os.ReadFile(parts[0])
+	return string(b)
+}
+
+// TestRealSparkCluster takes one cluster per Spark line through what users do with it: create,
+// a JVM job in cluster mode and a Python one in client mode with their output checked, a job from
+// git, logs, cancel, add, remove with Spark's decommissioning, a worker's agent killed with
+// SIGKILL and replaced, and destroy, after which no process, port or file of it remains.
+func TestRealSparkCluster(t *testing.T) {
+	forEachLine(t, func(t *testing.T, r realEnv) {
+		e := clustertest.NewEnv(t, r.home)
+		e.M.ReadyTimeout = 3 * time.Minute
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+		defer cancel()
+		ref := cluster.Ref{Name: "real"}
+		c := clustertest.Spec(t, "name: real\nworkers: {count: 1, cores: 2, memory: 3g, max: 4}\n"+
+			"spark:\n  conf: {spark.executor.memory: 512m, spark.driver.memory: 512m}\n")
+		t.Cleanup(func() { e.M.Destroy(context.Background(), ref) })
+		st, err := e.M.Create(ctx, c, cluster.CreateOptions{})
+		if err != nil {
+			t.Fatalf("%v\n%s", err, e.Rec)
+		}
+		d, _ := spark.OpenHome(r.home)
+		if st.Agent.AliveWorkers() != 1 || st.Agent.Master.Version != d.Version || st.Agent.Master.State != "ALIVE" {
+			t.Fatalf("after create: %+v", st.Agent)
+		}
+
+		t.Run("JVM job in cluster mode", func(t *testing.T) {
+			in, want := wordsInput(t)
+			out := filepath.Join(t.TempDir(), "counts")
+			job, err := e.M.Submit(ctx, ref, cluster.JobSpec{Application: r.jar, Class: wordCount, Args: []string{in, out}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var stdout bytes.Buffer
+			final, err := e.M.Wait(ctx, ref, job.ID, cluster.WaitOptions{Stdout: &stdout})
+			if err != nil || final.State != state.JobFinished || final.DeployMode != spark.ClusterMode || final.DriverID == "" || final.AppID == "" {
+				t.Fatalf("%+v %v\n%s", final, err, stdout.String())
+			}
+			if line := "WordCount: 9 distinct words, 12 words, written to " + out; !strings.Contains(stdout.String(), line) {
+				t.Errorf("the driver's output lacks %q:\n%s", line, stdout.String())
+			}
+			if got := readPart(t, out); got != want {
+				t.Errorf("counts:\n%s\nwant:\n%s", got, want)
+			}
+			var logs bytes.Buffer
+			if err := e.M.Logs(ctx, ref, job.ID, agentapi.Stderr, false, &logs); err != nil || !strings.Contains(logs.String(), "SparkContext") {
+				t.Errorf("the driver's stderr (%v) shows no SparkContext:\n%s", err, testutil.TailString(logs.String(), 10))
+			}
+		})
+
+		t.Run("Python job in client mode", func(t *testing.T) {
+			job, err := e.M.Submit(ctx, ref, cluster.JobSpec{Application: r.pi, Args: []string{"4"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var stdout bytes.Buffer
+			final, err := e.M.Wait(ctx, ref, job.ID, cluster.WaitOptions{Stdout: &stdout})
+			if err != nil || final.State != state.JobFinished || final.DeployMode != spark.ClientMode || final.AppID == "" || !strings.Contains(stdout.String(), "Pi is roughly 3.1") {
+				var logs bytes.Buffer
+				e.M.Logs(ctx, ref, job.ID, agentapi.Stderr, false, &logs)
+				t.Fatalf("%+v %v\nstdout:\n%s\nstderr:\n%s", final, err, stdout.String(), testutil.TailString(logs.String(), 30))
+			}
+		})
+
+		t.Run("job from git", func(t *testing.T) {
+			repo := t.TempDir()
+			os.MkdirAll(filepath.Join(repo, "jobs"), 0o755)
+			pi, _ := os.ReadFile(r.pi)
+			os.WriteFile(filepath.Join(repo, "jobs", "pi.py"), pi, 0o644)
+			for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "."}, {"-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "x"}, {"tag", "v1"}} {
+				if out, err := exec.Command("git", append([]string{"-C", repo}, args...)...).CombinedOutput(); err != nil {
+					t.Fatalf("git %v: %v %s", args, err, out)
+				}
+			}
+			job, err := e.M.Submit(ctx, ref, cluster.JobSpec{Git: &agentapi.Git{URL: "file://" + repo, Ref: "v1", Path: "jobs/pi.py"}, Args: []string{"2"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var stdout bytes.Buffer
+			final, err := e.M.Wait(ctx, ref, job.ID, cluster.WaitOptions{Stdout: &stdout})
+			if err != nil || final.State != state.JobFinished || !strings.Contains(stdout.String(), "Pi is roughly") {
+				t.Fatalf("%+v %v %q", final, err, stdout.String())
+			}
+		})
+
+		t.Run("cancel", func(t *testing.T) {
+			long, err := e.M.Submit(ctx, ref, cluster.JobSpec{Application: r.jar, Class: busy, Args: []string{"1", "600"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitState(t, ctx, e, ref, long.ID, state.JobRunning)
+			if _, err := e.M.Kill(ctx, ref, long.ID); err != nil {
+				t.Fatal(err)
+			}
+			if final, _ := e.M.Wait(ctx, ref, long.ID, cluster.WaitOptions{}); final.State != state.JobKilled {
+				t.Errorf("cancelled JVM job: %+v", final)
+			}
+		})
+
+		t.Run("failing job", func(t *testing.T) {
+			job, err := e.M.Submit(ctx, ref, cluster.JobSpec{Application: r.jar, Class: wordCount, Args: []string{"/nonexistent/input", filepath.Join(t.TempDir(), "o")}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if final, _ := e.M.Wait(ctx, ref, job.ID, cluster.WaitOptions{}); final.State != state.JobFailed {
+				t.Errorf("a job whose input is missing: %+v", final)
+			}
+		})
+
+		t.Run("add, remove with decommission", func(t *testing.T) {
+			added, err := e.M.Add(ctx, ref, 2)
+			if err != nil || len(added) != 2 {
+				t.Fatalf("add: %v %v", added, err)
+			}
+			st := waitAliveWorkers(t, ctx, e, ref, 3)
+			removed, err := e.M.Remove(ctx, ref, agentapi.RemoveWorkersRequest{Nodes: []string{added[0]}})
+			if err != nil || len(removed) != 1 {
+				t.Fatalf("remove: %v %v", removed, err)
+			}
+			var sparkID string
+			for _, w := range st.Agent.Workers {
+				if w.NodeID == added[0] {
+					sparkID = w.SparkID
+				}
+			}
+			// Spark itself keeps the worker, DECOMMISSIONED, among its workers.
+			ui := &spark.UI{BaseURL: st.Agent.Master.UI}
+			testutil.Eventually(t, time.Minute, "Spark shows "+sparkID+" decommissioned", func() error {
+				ms, err := ui.MasterState(ctx)
+				if err != nil {
+					return err
+				}
+				for _, w := range ms.Workers {
+					if w.ID == sparkID && w.State == spark.WorkerDecommissioned {
+						return nil
+					}
+				}
+				return fmt.Errorf("workers %+v", ms.Workers)
+			})
+			waitAliveWorkers(t, ctx, e, ref, 2)
+		})
+
+		t.Run("a worker's agent killed is replaced", func(t *testing.T) {
+			st, _ := e.M.Status(ctx, ref)
+			victim := st.Agent.Workers[0].NodeID
+			for _, w := range st.Agent.Workers {
+				if w.State == "ALIVE" {
+					victim = w.NodeID
+				}
+			}
+			b, err := os.ReadFile(filepath.Join(e.Root, "clusters", "real", "nodes", victim, "agent.pid"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var pid int
+			fmt.Sscan(string(b), &pid)
+			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			testutil.Eventually(t, 3*time.Minute, victim+" replaced", func() error {
+				st, err := e.M.Status(ctx, ref)
+				if err != nil {
+					return err
+				}
+				var ids []string
+				for _, w := range st.Agent.Workers {
+					if w.State == "ALIVE" {
+						ids = append(ids, w.NodeID)
+					}
+				}
+				if len(ids) != 2 || slices.Contains(ids, victim) {
+					return fmt.Errorf("alive workers %v", ids)
+				}
+				return nil
+			})
+			// The replacement runs jobs.
+			job, _ := e.M.Submit(ctx, ref, cluster.JobSpec{Application: r.jar, Class: busy, Args: []string{"4", "1"}})
+			if final, err := e.M.Wait(ctx, ref, job.ID, cluster.WaitOptions{}); err != nil || final.State != state.JobFinished {
+				t.Errorf("a job after the replacement: %+v %v", final, err)
+			}
+		})
+
+		// Every port the cluster's Spark and agents listen on, to check that destroy closes them.
+		st, err = e.M.Status(ctx, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs := []string{hostPort(st.Agent.Master.URL), hostPort(st.Agent.Master.UI)}
+		for _, w := range st.Agent.Workers {
+			addrs = append(addrs, hostPort(w.SparkUI), hostPort(w.Agent))
+		}
+		for _, n := range st.Nodes {
+			addrs = append(addrs, hostPort(n.Agent))
+		}
+		if err := e.M.Destroy(ctx, ref); err != nil {
+			t.Fatal(err)
+		}
+		e.NothingLeft(t, "real")
+		for _, a := range addrs {
+			if a == "" {
+				continue
+			}
+			if conn, err := net.DialTimeout("tcp", a, time.Second); err == nil {
+				conn.Close()
+				t.Errorf("%s still accepts connections after destroy", a)
+			}
+		}
+	})
+}
+
+// TestRealSparkCreateEightWorkers: eight real Spark workers register, and destroy removes them.
+func TestRealSparkCreateEightWorkers(t *testing.T) {
+	forEachLine(t, func(t *testing.T, r realEnv) {
+		e := clustertest.NewEnv(t, r.home)
+		e.M.ReadyTimeout = 4 * time.Minute
+		ctx := context.Background()
+		ref := cluster.Ref{Name: "eight"}
+		t.Cleanup(func() { e.M.Destroy(context.Background(), ref) })
+		start := time.Now()
+		st, err := e.M.Create(ctx, clustertest.Spec(t, "name: eight\nworkers: {count: 8, cores: 1, memory: 1g}\n"), cluster.CreateOptions{})
+		if err != nil {
+			t.Fatalf("%v\n%s", err, e.Rec)
+		}
+		t.Logf("Spark %s: 8 workers registered %.1fs after create began", r.line, time.Since(start).Seconds())
+		if st.Agent.AliveWorkers() != 8 || st.Agent.Cores != 8 {
+			t.Fatalf("after create: %+v", st.Agent)
+		}
+		if err := e.M.Destroy(ctx, ref); err != nil {
+			t.Fatal(err)
+		}
+		e.NothingLeft(t, "eight")
+	})
+}
+
+// TestRealSparkLifetimes: an idle cluster and an aged one remove themselves, on real Spark.
+func TestRealSparkLifetimes(t *testing.T) {
+	forEachLine(t, func(t *testing.T, r realEnv) {
+		e := clustertest.NewEnv(t, r.home)
+		e.M.ReadyTimeout = 3 * time.Minute
+		ctx := context.Background()
+		t.Cleanup(func() {
+			e.M.Destroy(context.Background(), cluster.Ref{Name: "idle"})
+			e.M.Destroy(context.Background(), cluster.Ref{Name: "aged"})
+		})
+		if _, err := e.M.Create(ctx, clustertest.Spec(t, "name: idle\nworkers: {count: 1}\nlifetime: {idleTimeout: 5s}\n"), cluster.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.M.Create(ctx, clustertest.Spec(t, "name: aged\nworkers: {count: 1}\nlifetime: {maxAge: 40s}\n"), cluster.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		// A job keeps the idle one busy; the idle clock starts when it ends.
+		short, err := e.M.Submit(ctx, cluster.Ref{Name: "idle"}, cluster.JobSpec{Application: r.jar, Class: busy, Args: []string{"1", "5"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		long, err := e.M.Submit(ctx, cluster.Ref{Name: "aged"}, cluster.JobSpec{Application: r.jar, Class: busy, Args: []string{"1", "600"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"idle", "aged"} {
+			testutil.Eventually(t, 3*time.Minute, name+" gone", func() error {
+				if _, err := e.Prov.Get(ctx, name); !errors.Is(err, provider.ErrNotFound) {
+					return fmt.Errorf("still there (%v)", err)
+				}
+				return nil
+			})
+			e.NothingLeft(t, name)
+		}
+		if j, err := e.Store.GetJob(ctx, short.ID); err != nil || j.State != state.JobFinished {
+			t.Errorf("the idle cluster's job ran to its end: %+v %v", j, err)
+		}
+		if j, _ := e.Store.GetJob(ctx, long.ID); j.State != state.JobKilled || !strings.Contains(j.Message, "lifetime.maxAge") {
+			t.Errorf("the aged cluster's job: %+v", j)
+		}
+	})
+}
+
+// TestRealSparkRESTAndRun: a cluster with Spark's REST submission server takes a JVM job and its
+// cancel through it; then a throw-away run creates a cluster, runs the Python example, and
+// destroys it.
+func TestRealSparkRESTAndRun(t *testing.T) {
+	forEachLine(t, func(t *testing.T, r realEnv) {
+		e := clustertest.NewEnv(t, r.home)
+		e.M.ReadyTimeout = 3 * time.Minute
+		ctx := context.Background()
+		ref := cluster.Ref{Name: "rest"}
+		t.Cleanup(func() { e.M.Destroy(context.Background(), ref) })
+		c := clustertest.Spec(t, "name: rest\nworkers: {count: 1, cores: 2, memory: 2g}\nspark: {authenticate: false, submit: rest}\n")
+		st, err := e.M.Create(ctx, c, cluster.CreateOptions{})
+		if err != nil {
+			t.Fatalf("%v\n%s", err, e.Rec)
+		}
+		if st.Agent.Master.REST == "" {
+			t.Fatalf("the master's REST server is not known: %+v", st.Agent.Master)
+		}
+		in, want := wordsInput(t)
+		out := filepath.Join(t.TempDir(), "counts")
+		job, err := e.M.Submit(ctx, ref, cluster.JobSpec{Application: r.jar, Class: wordCount, Args: []string{in, out}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stdout bytes.Buffer
+		final, err := e.M.Wait(ctx, ref, job.ID, cluster.WaitOptions{Stdout: &stdout})
+		if err != nil || final.State != state.JobFinished || final.DriverID == "" || readPart(t, out) != want {
+			t.Fatalf("%+v %v %q", final, err, stdout.String())
+		}
+		long, _ := e.M.Submit(ctx, ref, cluster.JobSpec{Application: r.jar, Class: busy, Args: []string{"1", "600"}})
+		waitState(t, ctx, e, ref, long.ID, state.JobRunning)
+		if _, err := e.M.Kill(ctx, ref, long.ID); err != nil {
+			t.Fatal(err)
+		}
+		if final, _ = e.M.Wait(ctx, ref, long.ID, cluster.WaitOptions{}); final.State != state.JobKilled {
+			t.Errorf("kill through REST: %+v", final)
+		}
+		if err := e.M.Destroy(ctx, ref); err != nil {
+			t.Fatal(err)
+		}
+
+		logs := t.TempDir()
+		stdout.Reset()
+		job, err = e.M.Run(ctx, clustertest.Spec(t, "name: once\nworkers: {count: 1, cores: 1}\n"), cluster.JobSpec{Application: r.pi, Args: []string{"2"}},
+			cluster.RunOptions{SaveLogs: logs, Wait: cluster.WaitOptions{Stdout: &stdout}})
+		if err != nil || job.State != state.JobFinished || !strings.Contains(stdout.String(), "Pi is roughly") {
+			t.Fatalf("run: %+v %v %q", job, err, stdout.String())
+		}
+		if saved, _ := os.ReadFile(filepath.Join(logs, job.ID+".stdout")); !strings.Contains(string(saved), "Pi is roughly") {
+			t.Errorf("saved stdout: %q", saved)
+		}
+		e.NothingLeft(t, "once")
+	})
+}
+
+func waitState(t *testing.T, ctx context.Context, e *clustertest.Env, ref cluster.Ref, id, want string) {
+	t.Helper()
+	testutil.Eventually(t, 2*time.Minute, "job "+id+" "+want, func() error {
+		j, err := e.M.Job(ctx, ref, id)
+		if err != nil {
+			return err
+		}
+		if j.State != want {
+			return fmt.Errorf("job is %s (%s)", j.State, j.Message)
+		}
+		return nil
+	})
+}
+
+func waitAliveWorkers(t *testing.T, ctx context.Context, e *clustertest.Env, ref cluster.Ref, n int) *cluster.Status {
+	t.Helper()
+	var st *cluster.Status
+	testutil.Eventually(t, 2*time.Minute, fmt.Sprintf("%d workers alive", n), func() error {
+		var err error
+		if st, err = e.M.Status(ctx, ref); err != nil {
+			return err
+		}
+		if got := st.Agent.AliveWorkers(); got != n || len(st.Nodes) != n+1 {
+			return fmt.Errorf("%d alive, %d nodes", got, len(st.Nodes))
+		}
+		return nil
+	})
+	return st
+}
+
+// hostPort is the host:port of a spark:// or http:// URL, or "" for none.
+func hostPort(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || p.Host == "" {
+		return ""
+	}
+	return p.Host
+}
