@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./hack/setup.sh
-# Tests that need prometheus, promtool or tmux fail here rather than skip.
+# Tests that need prometheus, promtool, tmux or real Spark fail here rather than skip.
 export SPARKPLANE_REQUIRE_TOOLS=1
 
 echo "== gofmt"
@@ -26,8 +26,14 @@ if [ ! -x "$tools/staticcheck" ]; then
 fi
 "$tools/staticcheck" ./...
 
-echo "== go test -race"
-go test -race -count=1 -timeout 30m ./...
+echo "== go test -race (everything but the real-Spark tests)"
+go test -race -count=1 -timeout 30m -skip 'RealSpark' ./...
+
+# Real Spark 3.5 and 4.x: one package at a time, since each test starts several JVMs and two
+# packages' clusters at once on 2 cores only make both slower. The agents and Spark run as their
+# own processes, so the race detector would watch nothing of theirs.
+echo "== go test -run RealSpark (real Apache Spark $(./hack/spark-home --version 3.5) and $(./hack/spark-home --version 4))"
+go test -count=1 -timeout 40m -p 1 -run 'RealSpark' ./...
 
 echo "== the autoscaling benchmark's claims on the Facebook day (without -race: the replay is single-threaded)"
 go test -count=1 -run 'TestFBDayClaims' ./internal/autoscale/sim

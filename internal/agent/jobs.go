@@ -634,6 +634,17 @@ func (j *jobs) runClient(id string, sub spark.Submission) {
 	})
 }
 
+// clientAppID reads the application id from the start of a client-mode driver's stderr.
+func (j *jobs) clientAppID(id string) (string, bool) {
+	f, err := os.Open(filepath.Join(j.dir(id), agentapi.Stderr))
+	if err != nil {
+		return "", false
+	}
+	defer f.Close()
+	head, _ := io.ReadAll(io.LimitReader(f, 1<<20)) // the line comes early, before any task runs
+	return spark.ParseAppID(head)
+}
+
 // track follows cluster-mode drivers and finds every job's application in the master's state.
 func (j *jobs) track(ms *spark.MasterState) {
 	drivers := map[string]spark.DriverInfo{}
@@ -657,6 +668,14 @@ func (j *jobs) track(ms *spark.MasterState) {
 	}
 	for id, lj := range j.live {
 		job := lj.job
+		if job.AppID == "" && job.DeployMode == spark.ClientMode {
+			// The driver runs here: its log names its application.
+			if appID, ok := j.clientAppID(id); ok && !claimed[appID] {
+				claimed[appID] = true
+				job.AppID = appID
+				changes = append(changes, change{id, func(job *state.Job) { job.AppID = appID }})
+			}
+		}
 		if job.AppID == "" {
 			for _, a := range apps {
 				if !claimed[a.ID] && a.Name == job.Name && a.StartTime >= job.SubmittedAt.Add(-time.Second).UnixMilli() {

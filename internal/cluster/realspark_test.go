@@ -189,20 +189,21 @@ func TestRealSparkCluster(t *testing.T) {
 					sparkID = w.SparkID
 				}
 			}
-			// Spark itself keeps the worker, DECOMMISSIONED, among its workers.
-			ui := &spark.UI{BaseURL: st.Agent.Master.UI}
-			testutil.Eventually(t, time.Minute, "Spark shows "+sparkID+" decommissioned", func() error {
-				ms, err := ui.MasterState(ctx)
-				if err != nil {
-					return err
+			// Spark's master decommissioned it (and, once its agent stopped it, dropped it: DEAD).
+			masterLog := filepath.Join(e.Root, "clusters", "real", "nodes", "master", "logs", "spark-master.out")
+			b, _ := os.ReadFile(masterLog)
+			if !strings.Contains(string(b), "Decommissioning worker "+sparkID) {
+				t.Errorf("the master's log does not show %s decommissioned:\n%s", sparkID, testutil.Tail(masterLog, 20))
+			}
+			ms, err := (&spark.UI{BaseURL: st.Agent.Master.UI}).MasterState(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range ms.Workers {
+				if w.ID == sparkID && w.State == spark.WorkerAlive {
+					t.Errorf("Spark still has %s ALIVE", sparkID)
 				}
-				for _, w := range ms.Workers {
-					if w.ID == sparkID && w.State == spark.WorkerDecommissioned {
-						return nil
-					}
-				}
-				return fmt.Errorf("workers %+v", ms.Workers)
-			})
+			}
 			waitAliveWorkers(t, ctx, e, ref, 2)
 		})
 
@@ -308,18 +309,18 @@ func TestRealSparkLifetimes(t *testing.T) {
 			e.M.Destroy(context.Background(), cluster.Ref{Name: "idle"})
 			e.M.Destroy(context.Background(), cluster.Ref{Name: "aged"})
 		})
-		if _, err := e.M.Create(ctx, clustertest.Spec(t, "name: idle\nworkers: {count: 1}\nlifetime: {idleTimeout: 5s}\n"), cluster.CreateOptions{}); err != nil {
+		if _, err := e.M.Create(ctx, clustertest.Spec(t, "name: aged\nworkers: {count: 1}\nlifetime: {maxAge: 60s}\n"), cluster.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.M.Create(ctx, clustertest.Spec(t, "name: aged\nworkers: {count: 1}\nlifetime: {maxAge: 40s}\n"), cluster.CreateOptions{}); err != nil {
+		long, err := e.M.Submit(ctx, cluster.Ref{Name: "aged"}, cluster.JobSpec{Application: r.jar, Class: busy, Args: []string{"1", "600"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.M.Create(ctx, clustertest.Spec(t, "name: idle\nworkers: {count: 1}\nlifetime: {idleTimeout: 10s}\n"), cluster.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		// A job keeps the idle one busy; the idle clock starts when it ends.
 		short, err := e.M.Submit(ctx, cluster.Ref{Name: "idle"}, cluster.JobSpec{Application: r.jar, Class: busy, Args: []string{"1", "5"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		long, err := e.M.Submit(ctx, cluster.Ref{Name: "aged"}, cluster.JobSpec{Application: r.jar, Class: busy, Args: []string{"1", "600"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -433,4 +434,70 @@ func hostPort(u string) string {
 		return ""
 	}
 	return p.Host
+}
+
+// TestRealSparkAutoscale: the spark policy on real applications with dynamic allocation. A burst
+// of jobs makes the cluster grow, idleness shrinks it back to workers.min, and no job fails.
+func TestRealSparkAutoscale(t *testing.T) {
+	forEachLine(t, func(t *testing.T, r realEnv) {
+		e := clustertest.NewEnv(t, r.home)
+		e.M.ReadyTimeout = 3 * time.Minute
+		ctx := context.Background()
+		ref := cluster.Ref{Name: "elastic"}
+		c := clustertest.Spec(t, `name: elastic
+workers: {count: 1, min: 1, max: 4, cores: 2, memory: 2g}
+autoscale: {policy: spark, interval: 1s, keepAlive: 5s}
+spark:
+  conf: {spark.dynamicAllocation.executorIdleTimeout: 3s, spark.executor.memory: 512m, spark.driver.memory: 512m, spark.executor.cores: "1"}
+`)
+		t.Cleanup(func() { e.M.Destroy(context.Background(), ref) })
+		if _, err := e.M.Create(ctx, c, cluster.CreateOptions{}); err != nil {
+			t.Fatalf("%v\n%s", err, e.Rec)
+		}
+		var ids []string
+		for range 3 {
+			j, err := e.M.Submit(ctx, ref, cluster.JobSpec{Application: r.jar, Class: busy, Args: []string{"16", "3"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, j.ID)
+		}
+		peak := 0
+		testutil.Eventually(t, 3*time.Minute, "the burst makes the cluster grow", func() error {
+			st, err := e.M.Status(ctx, ref)
+			if err != nil {
+				return err
+			}
+			peak = max(peak, st.Agent.AliveWorkers())
+			if peak < 3 {
+				return fmt.Errorf("%d alive workers; autoscaler: %+v", st.Agent.AliveWorkers(), st.Agent.Autoscale)
+			}
+			return nil
+		})
+		for _, id := range ids {
+			j, err := e.M.Wait(ctx, ref, id, cluster.WaitOptions{})
+			if err != nil || j.State != state.JobFinished {
+				t.Fatalf("job %s: %+v %v", id, j, err)
+			}
+		}
+		testutil.Eventually(t, 3*time.Minute, "idleness makes it shrink to workers.min", func() error {
+			st, err := e.M.Status(ctx, ref)
+			if err != nil {
+				return err
+			}
+			if len(st.Nodes) != 2 || st.Agent.AliveWorkers() != 1 {
+				return fmt.Errorf("%d nodes, %d alive workers; autoscaler: %+v", len(st.Nodes), st.Agent.AliveWorkers(), st.Agent.Autoscale)
+			}
+			return nil
+		})
+		evs, _ := e.M.Events(ctx, ref, 0)
+		var out, in bool
+		for _, ev := range evs {
+			out = out || ev.Kind == "autoscale" && strings.Contains(ev.Message, "scale out +")
+			in = in || ev.Kind == "autoscale" && strings.Contains(ev.Message, "scale in -")
+		}
+		if !out || !in {
+			t.Errorf("events lack a scale-out (%v) or a scale-in (%v):\n%+v", out, in, evs)
+		}
+	})
 }

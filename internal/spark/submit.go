@@ -154,6 +154,21 @@ func KillEnviron(env []string, authenticate bool) []string {
 // (Master.scala, RequestSubmitDriver), on stderr.
 var submittedRe = regexp.MustCompile(`Driver successfully submitted as (\S+)`)
 
+// A driver in a standalone cluster logs its application's id once the master registered it
+// (StandaloneSchedulerBackend, the same text in 3.5 and 4.x).
+var appIDRe = regexp.MustCompile(`Connected to Spark cluster with app ID (app-[0-9]+-[0-9]+)`)
+
+// ParseAppID finds the application id in a driver's log. It is how a client-mode job is tied to
+// its application: the name in the master's JSON is whatever the program set (pi.py calls itself
+// PythonPi), not the name it was submitted under.
+func ParseAppID(log []byte) (string, bool) {
+	m := appIDRe.FindSubmatch(log)
+	if m == nil {
+		return "", false
+	}
+	return string(m[1]), true
+}
+
 // ParseDriverID finds the driver id in spark-submit's output in cluster mode.
 func ParseDriverID(output string) (string, bool) {
 	m := submittedRe.FindStringSubmatch(output)
