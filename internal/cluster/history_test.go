@@ -23,7 +23,25 @@ import (
 // TestHistoryAfterDestroy: applications of both deploy modes write event logs to the cluster's
 // storage; they outlive the cluster, and the history server started by History lists them.
 func TestHistoryAfterDestroy(t *testing.T) {
-	e := clustertest.NewEnv(t, sparktest.Home(t, "3.5.3"))
+	historyAfterDestroy(t, sparktest.Home(t, "3.5.3"), []cluster.JobSpec{
+		{Application: clustertest.App(t, "etl.jar", "work=0.2"), Class: "com.example.Etl"}, // cluster mode
+		{Application: clustertest.App(t, "report.py", "work=0.2")},                         // client mode
+	})
+}
+
+// TestRealSparkHistory: the same with real Spark's event logs and its own history server.
+func TestRealSparkHistory(t *testing.T) {
+	forEachLine(t, func(t *testing.T, r realEnv) {
+		historyAfterDestroy(t, r.home, []cluster.JobSpec{
+			{Application: r.jar, Class: busy, Args: []string{"2", "1"}}, // cluster mode
+			{Application: r.pi, Args: []string{"2"}},                     // client mode
+		})
+	})
+}
+
+func historyAfterDestroy(t *testing.T, home string, jobs []cluster.JobSpec) {
+	e := clustertest.NewEnv(t, home)
+	e.M.ReadyTimeout = 3 * time.Minute
 	ctx := context.Background()
 	ref := cluster.Ref{Name: "hist"}
 	if err := e.M.History(ctx, ref, cluster.HistoryOptions{Dir: t.TempDir()}); !errors.Is(err, provider.ErrNotFound) {
@@ -34,10 +52,7 @@ func TestHistoryAfterDestroy(t *testing.T) {
 		t.Fatalf("%v\n%s", err, e.Rec)
 	}
 	var apps []string
-	for _, js := range []cluster.JobSpec{
-		{Application: clustertest.App(t, "etl.jar", "work=0.2"), Class: "com.example.Etl"}, // cluster mode
-		{Application: clustertest.App(t, "report.py", "work=0.2")},                         // client mode
-	} {
+	for _, js := range jobs {
 		job, err := e.M.Submit(ctx, ref, js)
 		if err != nil {
 			t.Fatal(err)
@@ -53,8 +68,11 @@ func TestHistoryAfterDestroy(t *testing.T) {
 	}
 	logs := filepath.Join(e.Root, "event-logs", "hist")
 	for _, app := range apps {
-		if _, err := os.Stat(filepath.Join(logs, app)); err != nil {
-			t.Errorf("event log of %s: %v", app, err)
+		// Spark 4 rolls event logs by default: a directory eventlog_v2_<app> of event files.
+		_, err1 := os.Stat(filepath.Join(logs, app))
+		_, err2 := os.Stat(filepath.Join(logs, "eventlog_v2_"+app))
+		if err1 != nil && err2 != nil {
+			t.Errorf("event log of %s: %v", app, err1)
 		}
 	}
 	if !strings.Contains(e.Rec.String(), "event logs stay in "+logs) {
@@ -68,7 +86,7 @@ func TestHistoryAfterDestroy(t *testing.T) {
 	ready := make(chan cluster.HistoryInfo, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- e.M.History(hctx, ref, cluster.HistoryOptions{Dir: t.TempDir(), Port: port, ReadyTimeout: time.Minute,
+		done <- e.M.History(hctx, ref, cluster.HistoryOptions{Dir: t.TempDir(), Port: port, ReadyTimeout: 2 * time.Minute,
 			Ready: func(i cluster.HistoryInfo) { ready <- i }})
 	}()
 	var info cluster.HistoryInfo

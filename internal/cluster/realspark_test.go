@@ -89,6 +89,11 @@ func TestRealSparkCluster(t *testing.T) {
 		if st.Agent.AliveWorkers() != 1 || st.Agent.Master.Version != d.Version || st.Agent.Master.State != "ALIVE" {
 			t.Fatalf("after create: %+v", st.Agent)
 		}
+		// Spark 4 starts its unauthenticated REST submission server unless told not to.
+		masterLog := filepath.Join(e.Root, "clusters", "real", "nodes", "master", "logs", "spark-master.out")
+		if b, _ := os.ReadFile(masterLog); strings.Contains(string(b), "Started REST server") || !strings.Contains(string(b), "Starting Spark master") {
+			t.Errorf("the master runs a REST submission server it was not asked for:\n%s", b)
+		}
 
 		t.Run("JVM job in cluster mode", func(t *testing.T) {
 			in, want := wordsInput(t)
@@ -190,7 +195,6 @@ func TestRealSparkCluster(t *testing.T) {
 				}
 			}
 			// Spark's master decommissioned it (and, once its agent stopped it, dropped it: DEAD).
-			masterLog := filepath.Join(e.Root, "clusters", "real", "nodes", "master", "logs", "spark-master.out")
 			b, _ := os.ReadFile(masterLog)
 			if !strings.Contains(string(b), "Decommissioning worker "+sparkID) {
 				t.Errorf("the master's log does not show %s decommissioned:\n%s", sparkID, testutil.Tail(masterLog, 20))

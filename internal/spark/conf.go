@@ -51,6 +51,10 @@ func Properties(s Settings) map[string]string {
 	if s.RESTPort > 0 {
 		p["spark.master.rest.enabled"] = "true"
 		p["spark.master.rest.port"] = strconv.Itoa(s.RESTPort)
+	} else {
+		// Spark 4.x turns the REST submission server on by default, and no longer refuses it beside
+		// spark.authenticate: left on, anyone reaching port 6066 could run code on the workers.
+		p["spark.master.rest.enabled"] = "false"
 	}
 	if s.Autoscale {
 		p["spark.dynamicAllocation.enabled"] = "true"

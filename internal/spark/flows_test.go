@@ -209,6 +209,33 @@ func runFlows(t *testing.T, home string, a apps) {
 			t.Fatalf("driver %s: state %s\nstdout:\n%s\nstderr:\n%s", id, dr.State, out, errOut)
 		}
 	})
+	// SPARK-25078: without spark.authenticate.secret in its conf a cluster-mode driver refuses to
+	// start, although the handshake would take the secret from _SPARK_AUTH_SECRET; sparkplane's
+	// placeholder in JDK_JAVA_OPTIONS (spark.Environ) satisfies the check. Without it, it fails.
+	t.Run("cluster mode needs the SPARK-25078 placeholder", func(t *testing.T) {
+		var env []string
+		for _, kv := range submitEnv {
+			if !strings.HasPrefix(kv, "JDK_JAVA_OPTIONS=") {
+				env = append(env, kv)
+			}
+		}
+		argv, _ := d.SubmitCommand(d.ClusterDriver(spark.Submission{MasterURL: masterURL, Resource: a.jar, MainClass: a.ok.class, Name: "pi", Args: a.ok.args}))
+		_, stderr, err := run(ctx, argv, env)
+		if err != nil {
+			return // refused at submission: needed too
+		}
+		id, ok := spark.ParseDriverID(stderr)
+		if !ok {
+			t.Fatalf("no driver id in spark-submit's output:\n%s", stderr)
+		}
+		dr := waitDriver(id)
+		errOut, _ := os.ReadFile(filepath.Join(wnode.env.WorkDir, id, "stderr"))
+		if dr.State == spark.DriverFinished {
+			t.Errorf("driver %s finished without the placeholder: the SPARK-25078 workaround is no longer needed on this Spark", id)
+		} else if !strings.Contains(string(errOut), "spark.authenticate.secret") {
+			t.Errorf("driver %s is %s, but not for want of spark.authenticate.secret:\n%s", id, dr.State, errOut)
+		}
+	})
 	t.Run("failing driver", func(t *testing.T) {
 		if dr := waitDriver(submitCluster(a.fail)); dr.State != spark.DriverFailed {
 			t.Errorf("state %s, want FAILED", dr.State)

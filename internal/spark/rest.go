@@ -14,7 +14,9 @@ import (
 )
 
 // REST is a client for the master's REST submission server (/v1/submissions/…, PROTOCOL.md §3).
-// Spark 3.5 serves it only with spark.master.rest.enabled, and without any authentication.
+// It has no authentication: Spark 3.5 serves it only with spark.master.rest.enabled and refuses it
+// beside spark.authenticate.secret; Spark 4.x serves it by default and allows both, so sparkplane
+// always sets spark.master.rest.enabled (false unless spark.submit is rest).
 type REST struct {
 	BaseURL       string // http://host:6066
 	ClientVersion string // clientSparkVersion sent with requests

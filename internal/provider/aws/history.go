@@ -64,10 +64,13 @@ func (a *artifacts) copyDown(ctx context.Context, key, dir string) (int, error) 
 		}
 		for _, o := range page.Contents {
 			rel := strings.TrimPrefix(aws.ToString(o.Key), a.prefix+key)
-			if rel == "" || strings.Contains(rel, "/") || strings.HasPrefix(rel, ".") {
-				continue // event logs are flat files; nothing may name a path outside dir
+			if !eventLogName(rel) {
+				continue // nothing may name a path outside dir
 			}
 			path := filepath.Join(dir, rel)
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				return copied, err
+			}
 			if st, err := os.Stat(path); err == nil && st.Size() == aws.ToInt64(o.Size) {
 				continue
 			}
@@ -78,4 +81,20 @@ func (a *artifacts) copyDown(ctx context.Context, key, dir string) (int, error) 
 		}
 	}
 	return copied, nil
+}
+
+// eventLogName accepts what Spark writes into an event log directory: a file (Spark 3.x, and 4.x
+// with spark.eventLog.rolling.enabled=false), or a file in one directory of its own (4.x rolls
+// event logs by default: eventlog_v2_<app id>/events_1_<app id>.zstd, appstatus_<app id>).
+func eventLogName(rel string) bool {
+	parts := strings.Split(rel, "/")
+	if len(parts) > 2 {
+		return false
+	}
+	for _, p := range parts {
+		if p == "" || strings.HasPrefix(p, ".") {
+			return false
+		}
+	}
+	return true
 }

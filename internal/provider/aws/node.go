@@ -307,17 +307,31 @@ func send(ctx context.Context, out chan<- agentapi.Interruption, ev agentapi.Int
 func syncEventLogs(ctx context.Context, a *artifacts, dir string, log *slog.Logger) {
 	sent := map[string]int64{}
 	copyNew := func(ctx context.Context) {
+		// Event logs are files, or (Spark 4's rolling logs, on by default) directories of files.
+		var files []string
 		entries, _ := os.ReadDir(dir)
 		for _, e := range entries {
-			info, err := e.Info()
-			if err != nil || e.IsDir() || strings.HasSuffix(e.Name(), ".inprogress") || sent[e.Name()] == info.Size() {
+			if !e.IsDir() {
+				files = append(files, e.Name())
 				continue
 			}
-			if err := a.putFile(ctx, keyEvents+e.Name(), filepath.Join(dir, e.Name())); err != nil {
-				log.Warn("copy an event log to S3", "file", e.Name(), "err", err)
+			inner, _ := os.ReadDir(filepath.Join(dir, e.Name()))
+			for _, f := range inner {
+				if !f.IsDir() {
+					files = append(files, e.Name()+"/"+f.Name())
+				}
+			}
+		}
+		for _, rel := range files {
+			info, err := os.Stat(filepath.Join(dir, rel))
+			if err != nil || strings.HasSuffix(rel, ".inprogress") || sent[rel] == info.Size() {
 				continue
 			}
-			sent[e.Name()] = info.Size()
+			if err := a.putFile(ctx, keyEvents+rel, filepath.Join(dir, rel)); err != nil {
+				log.Warn("copy an event log to S3", "file", rel, "err", err)
+				continue
+			}
+			sent[rel] = info.Size()
 		}
 	}
 	tick := time.NewTicker(30 * time.Second)

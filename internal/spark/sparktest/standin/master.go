@@ -98,6 +98,7 @@ type command struct {
 
 // Master is the stand-in master daemon.
 type Master struct {
+	rest              bool // the REST submission server is on
 	host              string
 	port, uiPort      int
 	secret            string
@@ -128,7 +129,11 @@ func newMaster(args daemonArgs, env func(string) string) (*Master, error) {
 			return nil, fmt.Errorf("java.lang.IllegalArgumentException: A secret key must be specified via the spark.authenticate.secret config")
 		}
 	}
-	if conf["spark.master.rest.enabled"] == "true" && conf["spark.authenticate.secret"] != "" {
+	// Spark 4.x serves REST unless told not to, and allows it beside authentication (checked on
+	// 4.3.0); 3.x serves it only when asked, and refuses it beside a secret.
+	spark4 := strings.HasPrefix(env("STANDIN_VERSION"), "4.")
+	m.rest = conf["spark.master.rest.enabled"] == "true" || spark4 && conf["spark.master.rest.enabled"] != "false"
+	if !spark4 && m.rest && conf["spark.authenticate.secret"] != "" {
 		return nil, fmt.Errorf("java.lang.IllegalArgumentException: requirement failed: The RestSubmissionServer does not support authentication via spark.authenticate.secret. Either turn off the RestSubmissionServer with spark.master.rest.enabled=false, or do not use authentication")
 	}
 	m.workerTimeout = 60 * time.Second
@@ -158,7 +163,7 @@ func (m *Master) run(ctx context.Context) error {
 	m.uiPort = ui.Addr().(*net.TCPAddr).Port
 	servers := []*http.Server{{Handler: m.rpcHandler()}, {Handler: m.uiHandler()}}
 	listeners := []net.Listener{rpc, ui}
-	if m.conf["spark.master.rest.enabled"] == "true" {
+	if m.rest {
 		port := 6066
 		if p, err := strconv.Atoi(m.conf["spark.master.rest.port"]); err == nil {
 			port = p
