@@ -34,7 +34,7 @@ func TestRealSparkHistory(t *testing.T) {
 	forEachLine(t, func(t *testing.T, r realEnv) {
 		historyAfterDestroy(t, r.home, []cluster.JobSpec{
 			{Application: r.jar, Class: busy, Args: []string{"2", "1"}}, // cluster mode
-			{Application: r.pi, Args: []string{"2"}},                     // client mode
+			{Application: r.pi, Args: []string{"2"}},                    // client mode
 		})
 	})
 }
