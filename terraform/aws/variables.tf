@@ -318,7 +318,7 @@ variable "parameter_path" {
 variable "spark_version" {
   description = "Spark release the nodes run. Its tarball is read from <prefix>spark/spark-<version>-bin-hadoop3.tgz in the bucket, so that nodes never depend on Apache's mirrors."
   type        = string
-  default     = "3.5.3"
+  default     = "4.3.0"
 
   validation {
     condition     = can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+$", var.spark_version))

@@ -51,7 +51,7 @@ func TestExportPlansAgainstMoto(t *testing.T) {
 	}
 	testutil.Golden(t, "testdata/export/main.tf", normalize(mainTF))
 	readme, _ := os.ReadFile(filepath.Join(dir, "README.md"))
-	for _, want := range []string{"/sparkplane/analytics/secret", "s3://analytics-data/clusters/analytics/bin/sparkplane-linux-amd64", "spark-3.5.3-bin-hadoop3.tgz"} {
+	for _, want := range []string{"/sparkplane/analytics/secret", "s3://analytics-data/clusters/analytics/bin/sparkplane-linux-amd64", "spark-4.3.0-bin-hadoop3.tgz"} {
 		if !strings.Contains(string(readme), want) {
 			t.Errorf("the README lacks %q", want)
 		}

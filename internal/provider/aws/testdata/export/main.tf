@@ -49,7 +49,7 @@ module "cluster" {
   parameter_path         = "/sparkplane/analytics/"
   prometheus             = true
   s3_prefix              = "clusters/analytics/"
-  spark_version          = "3.5.3"
+  spark_version          = "4.3.0"
   spot                   = true
   tags = {
     "sparkplane/managed-by" = "sparkplane"

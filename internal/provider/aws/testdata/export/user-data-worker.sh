@@ -16,7 +16,7 @@ cat > /etc/sparkplane/node.json <<'NODE'
   "parameterPath": "/sparkplane/analytics/",
   "masterHost": "master.analytics.sparkplane.internal",
   "agentPort": 7443,
-  "sparkVersion": "3.5.3"
+  "sparkVersion": "4.3.0"
 }
 NODE
 # sparkplane:end
