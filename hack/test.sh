@@ -26,14 +26,11 @@ if [ ! -x "$tools/staticcheck" ]; then
 fi
 "$tools/staticcheck" ./...
 
-echo "== go test -race (everything but the real-Spark tests)"
-go test -race -count=1 -timeout 30m -skip 'RealSpark' ./...
-
-# Real Spark 3.5 and 4.x: one package at a time, since each test starts several JVMs and two
-# packages' clusters at once on 2 cores only make both slower. The agents and Spark run as their
-# own processes, so the race detector would watch nothing of theirs.
-echo "== go test -run RealSpark (real Apache Spark $(./hack/spark-home --version 3.5) and $(./hack/spark-home --version 4))"
-go test -count=1 -timeout 40m -p 1 -run 'RealSpark' ./...
+# The TestRealSpark… tests run real Apache Spark 3.5 and 4.x (hack/spark-home, installed by setup).
+# Two packages at a time (go test's default on 2 cores): the AWS package's applies against moto
+# wait more than they compute, and share the machine well with the real-Spark packages.
+echo "== go test -race (real Apache Spark $(./hack/spark-home --version 3.5) and $(./hack/spark-home --version 4), moto, Prometheus, …)"
+go test -race -count=1 -timeout 45m ./...
 
 echo "== the autoscaling benchmark's claims on the Facebook day (without -race: the replay is single-threaded)"
 go test -count=1 -run 'TestFBDayClaims' ./internal/autoscale/sim

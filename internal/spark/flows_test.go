@@ -55,6 +55,91 @@ func realApps(t *testing.T, line string) apps {
 		pyNames: []string{"pypi", "PythonPi"}}
 }
 
+// SPARK-25078: a driver of a spark:// master refuses to start without spark.authenticate.secret in
+// its conf (SecurityManager.initializeAuth), although the handshake takes the secret from
+// _SPARK_AUTH_SECRET first; the daemons do not check. sparkplane's placeholder in
+// JDK_JAVA_OPTIONS (spark.Environ) satisfies the check, and a worker hands it on to the drivers it
+// starts. Here no process has it: the master and worker run, the driver dies.
+func TestRealSparkNeedsTheSPARK25078Placeholder(t *testing.T) {
+	for _, line := range sparktest.Lines() {
+		t.Run("Spark"+line, func(t *testing.T) {
+			needsPlaceholder(t, sparktest.RealHome(t, line), realApps(t, line))
+		})
+	}
+}
+
+func TestStandInNeedsTheSPARK25078Placeholder(t *testing.T) {
+	needsPlaceholder(t, sparktest.Home(t, "3.5.3"), standInApps(t))
+}
+
+func needsPlaceholder(t *testing.T, home string, a apps) {
+	d, err := spark.OpenHome(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const secret = "placeholder-test-secret"
+	bare := func(vars map[string]string) []string {
+		var env []string
+		for _, kv := range spark.Environ(os.Environ(), vars, secret) {
+			if !strings.HasPrefix(kv, "JDK_JAVA_OPTIONS=") {
+				env = append(env, kv)
+			}
+		}
+		return env
+	}
+	props := spark.Properties(spark.Settings{Authenticate: true})
+	mport, mui := freePort(t), freePort(t)
+	master := newNode(t, props)
+	start(t, d.MasterCommand(spark.MasterArgs{Host: "127.0.0.1", Port: mport, WebUIPort: mui}), bare(master.vars), filepath.Join(master.env.LogDir, "master.out"))
+	masterURL := fmt.Sprintf("spark://127.0.0.1:%d", mport)
+	ui := &spark.UI{BaseURL: fmt.Sprintf("http://127.0.0.1:%d", mui)}
+	w := newNode(t, props)
+	start(t, d.WorkerCommand(spark.WorkerArgs{MasterURL: masterURL, Host: "127.0.0.1", WebUIPort: freePort(t), Cores: 2, MemoryMiB: 2048, WorkDir: w.env.WorkDir}),
+		bare(w.vars), filepath.Join(w.env.LogDir, "worker.out"))
+	testutil.Eventually(t, time.Minute, "the worker registers without the placeholder", func() error {
+		s, err := ui.MasterState(ctx)
+		if err != nil {
+			return err
+		}
+		if s.AliveWorkers != 1 {
+			return fmt.Errorf("alive workers %d\n%s", s.AliveWorkers, testutil.Tail(filepath.Join(w.env.LogDir, "worker.out"), 5))
+		}
+		return nil
+	})
+	argv, _ := d.SubmitCommand(d.ClusterDriver(spark.Submission{MasterURL: masterURL, Resource: a.jar, MainClass: a.ok.class, Name: "pi", Args: a.ok.args}))
+	_, stderr, err := run(ctx, argv, bare(master.vars))
+	if err != nil {
+		t.Fatalf("spark-submit: %v\n%s", err, stderr)
+	}
+	id, ok := spark.ParseDriverID(stderr)
+	if !ok {
+		t.Fatalf("no driver id in spark-submit's output:\n%s", stderr)
+	}
+	var dr spark.DriverInfo
+	testutil.Eventually(t, 2*time.Minute, "driver "+id+" ends", func() error {
+		s, err := ui.MasterState(ctx)
+		if err != nil {
+			return err
+		}
+		for _, c := range s.CompletedDrivers {
+			if c.ID == id {
+				dr = c
+				return nil
+			}
+		}
+		return errors.New("still running")
+	})
+	errOut, _ := os.ReadFile(filepath.Join(w.env.WorkDir, id, "stderr"))
+	if dr.State == spark.DriverFinished {
+		t.Fatalf("driver %s finished without the placeholder: the SPARK-25078 workaround is no longer needed on this Spark", id)
+	}
+	if !strings.Contains(string(errOut), "A secret key must be specified via the spark.authenticate.secret config") {
+		t.Errorf("driver %s is %s, but not for want of spark.authenticate.secret:\n%s", id, dr.State, errOut)
+	}
+}
+
 func TestStandInFlows(t *testing.T) {
 	home := sparktest.Home(t, "3.5.3")
 	runFlows(t, home, standInApps(t))
@@ -207,33 +292,6 @@ func runFlows(t *testing.T, home string, a apps) {
 		errOut, _ := os.ReadFile(filepath.Join(wnode.env.WorkDir, id, "stderr"))
 		if dr.State != spark.DriverFinished || !strings.Contains(string(out), a.okLine) {
 			t.Fatalf("driver %s: state %s\nstdout:\n%s\nstderr:\n%s", id, dr.State, out, errOut)
-		}
-	})
-	// SPARK-25078: without spark.authenticate.secret in its conf a cluster-mode driver refuses to
-	// start, although the handshake would take the secret from _SPARK_AUTH_SECRET; sparkplane's
-	// placeholder in JDK_JAVA_OPTIONS (spark.Environ) satisfies the check. Without it, it fails.
-	t.Run("cluster mode needs the SPARK-25078 placeholder", func(t *testing.T) {
-		var env []string
-		for _, kv := range submitEnv {
-			if !strings.HasPrefix(kv, "JDK_JAVA_OPTIONS=") {
-				env = append(env, kv)
-			}
-		}
-		argv, _ := d.SubmitCommand(d.ClusterDriver(spark.Submission{MasterURL: masterURL, Resource: a.jar, MainClass: a.ok.class, Name: "pi", Args: a.ok.args}))
-		_, stderr, err := run(ctx, argv, env)
-		if err != nil {
-			return // refused at submission: needed too
-		}
-		id, ok := spark.ParseDriverID(stderr)
-		if !ok {
-			t.Fatalf("no driver id in spark-submit's output:\n%s", stderr)
-		}
-		dr := waitDriver(id)
-		errOut, _ := os.ReadFile(filepath.Join(wnode.env.WorkDir, id, "stderr"))
-		if dr.State == spark.DriverFinished {
-			t.Errorf("driver %s finished without the placeholder: the SPARK-25078 workaround is no longer needed on this Spark", id)
-		} else if !strings.Contains(string(errOut), "spark.authenticate.secret") {
-			t.Errorf("driver %s is %s, but not for want of spark.authenticate.secret:\n%s", id, dr.State, errOut)
 		}
 	})
 	t.Run("failing driver", func(t *testing.T) {
