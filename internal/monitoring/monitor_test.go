@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -31,9 +32,17 @@ import (
 // names of the series they expose.
 func exposed(t *testing.T, dir string) map[string]bool {
 	t.Helper()
-	token, err := os.ReadFile(filepath.Join(dir, monitoring.TokenFile))
+	names, err := scrapeTargets(dir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return names
+}
+
+func scrapeTargets(dir string) (map[string]bool, error) {
+	token, err := os.ReadFile(filepath.Join(dir, monitoring.TokenFile))
+	if err != nil {
+		return nil, err
 	}
 	names := map[string]bool{"up": true, "scrape_duration_seconds": true} // Prometheus' own, per target
 	for _, f := range []struct {
@@ -43,7 +52,7 @@ func exposed(t *testing.T, dir string) map[string]bool {
 		var groups []monitoring.TargetGroup
 		b, _ := os.ReadFile(filepath.Join(dir, f.file))
 		if err := json.Unmarshal(b, &groups); err != nil {
-			t.Fatalf("%s: %v", f.file, err)
+			return nil, fmt.Errorf("%s: %v", f.file, err)
 		}
 		for _, g := range groups {
 			path := f.path
@@ -56,13 +65,14 @@ func exposed(t *testing.T, dir string) map[string]bool {
 			}
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
-				t.Fatalf("scrape %s: %v", req.URL, err)
+				return nil, fmt.Errorf("scrape %s: %v", req.URL, err)
 			}
-			p := expfmt.NewTextParser(model.UTF8Validation)
-			fams, err := p.TextToMetricFamilies(resp.Body)
+			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
+			p := expfmt.NewTextParser(model.UTF8Validation)
+			fams, err := p.TextToMetricFamilies(bytes.NewReader(body))
 			if err != nil || resp.StatusCode != http.StatusOK {
-				t.Fatalf("scrape %s: HTTP %d, %v", req.URL, resp.StatusCode, err)
+				return nil, fmt.Errorf("scrape %s (%s): HTTP %d, %v\n%.300s", req.URL, g.Labels["component"], resp.StatusCode, err, body)
 			}
 			for name, fam := range fams {
 				names[name] = true
@@ -74,7 +84,7 @@ func exposed(t *testing.T, dir string) map[string]bool {
 			}
 		}
 	}
-	return names
+	return names, nil
 }
 
 // promQuery asks Prometheus for an instant vector.

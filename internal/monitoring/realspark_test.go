@@ -67,7 +67,12 @@ func TestRealSparkMonitoring(t *testing.T) {
 				}
 				return nil
 			})
-			names := exposed(t, dir)
+			// A driver's UI answers a moment before its metrics servlets are attached (404).
+			var names map[string]bool
+			testutil.Eventually(t, time.Minute, "every target answers", func() (err error) {
+				names, err = scrapeTargets(dir)
+				return err
+			})
 			for _, q := range monitoring.DashboardQueries(t) {
 				if missing, err := monitoring.Missing(monitoring.GrafanaVars(q.Expr(), "mon"), names); err != nil || len(missing) > 0 {
 					t.Errorf("%s reads %v, which real Spark %s and the agents do not expose (%v)", q.Where(), missing, line, err)
