@@ -26,11 +26,24 @@ if [ ! -x "$tools/staticcheck" ]; then
 fi
 "$tools/staticcheck" ./...
 
-# The TestRealSpark… tests run real Apache Spark 3.5 and 4.x (hack/spark-home, installed by setup).
-# Two packages at a time (go test's default on 2 cores): the AWS package's applies against moto
-# wait more than they compute, and share the machine well with the real-Spark packages.
-echo "== go test -race (real Apache Spark $(./hack/spark-home --version 3.5) and $(./hack/spark-home --version 4), moto, Prometheus, …)"
-go test -race -count=1 -timeout 45m ./...
+# Two runs side by side: everything but the real-Spark tests (the AWS package's applies against
+# moto dominate it, and wait more than they compute), and the TestRealSpark… tests on real Apache
+# Spark 3.5 and 4.x one package at a time, since two packages' JVMs at once starve each other on
+# 2 cores. Each run's output is kept whole and printed when both have ended.
+echo "== go test -race: the suite, and real Apache Spark $(./hack/spark-home --version 3.5) and $(./hack/spark-home --version 4) beside it"
+logs=$(mktemp -d)
+go test -race -count=1 -timeout 45m -skip 'RealSpark' ./... >"$logs/suite" 2>&1 &
+suite=$!
+real_rc=0
+go test -race -count=1 -timeout 45m -p 1 -run 'RealSpark' ./... >"$logs/real" 2>&1 || real_rc=$?
+suite_rc=0
+wait "$suite" || suite_rc=$?
+echo "-- the suite (without the real-Spark tests)"; cat "$logs/suite"
+echo "-- the real-Spark tests"; cat "$logs/real"
+rm -rf "$logs"
+if [ "$suite_rc" -ne 0 ] || [ "$real_rc" -ne 0 ]; then
+  echo "go test failed (suite: exit $suite_rc, real Spark: exit $real_rc)"; exit 1
+fi
 
 echo "== the autoscaling benchmark's claims on the Facebook day (without -race: the replay is single-threaded)"
 go test -count=1 -run 'TestFBDayClaims' ./internal/autoscale/sim

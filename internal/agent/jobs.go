@@ -220,6 +220,11 @@ type badRequest struct{ msg, hint string }
 func (e *badRequest) Error() string { return e.msg }
 
 func (j *jobs) handleSubmit(w http.ResponseWriter, r *http.Request) {
+	// A job accepted now would only be lost with the cluster.
+	if cause := j.m.ending(); cause != "" {
+		writeError(w, http.StatusConflict, "the cluster is destroying itself: "+cause, "create it again, or give it a longer lifetime")
+		return
+	}
 	id := newJobID()
 	dir := j.dir(id)
 	req, uploads, err := j.readSubmission(r, dir)

@@ -278,6 +278,13 @@ func (m *master) lifetime() agentapi.Lifetime {
 	return out
 }
 
+// ending is why the cluster is destroying itself, or "" while it is not.
+func (m *master) ending() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.destroyCause
+}
+
 // selfDestroy destroys the cluster through its provider, from inside it: jobs end, the Spark
 // master stops, and the provider removes every node, this one last.
 func (m *master) selfDestroy(cause string, stopDaemon context.CancelFunc, daemonDone <-chan struct{}) {

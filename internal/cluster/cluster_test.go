@@ -418,28 +418,37 @@ func TestScale(t *testing.T) {
 // back to workers.min, and no job fails.
 func TestAutoscaleSparkPolicy(t *testing.T) {
 	e := clustertest.NewEnv(t, sparktest.Home(t, "3.5.3"))
+	autoscaleBurst(t, e, "spark.dynamicAllocation.executorIdleTimeout: 2s", 4, func(i int) cluster.JobSpec {
+		return cluster.JobSpec{Application: clustertest.App(t, fmt.Sprintf("burst%d.py", i), "tasks=12 task=1s")}
+	})
+}
+
+// autoscaleBurst submits n jobs at once to a cluster of one to four 2-core workers under the
+// spark policy (keepAlive 3s), waits until it has grown to three workers or more, checks that
+// every job finished, and that idleness shrank it back to one, with the reasons in its events.
+func autoscaleBurst(t *testing.T, e *clustertest.Env, conf string, n int, job func(i int) cluster.JobSpec) {
 	ctx := context.Background()
 	c := clustertest.Spec(t, `name: elastic
-workers: {count: 1, min: 1, max: 4, cores: 2}
+workers: {count: 1, min: 1, max: 4, cores: 2, memory: 2g}
 autoscale: {policy: spark, interval: 1s, keepAlive: 3s}
 spark:
-  conf: {spark.dynamicAllocation.executorIdleTimeout: 2s}
+  conf: {`+conf+`}
 `)
 	ref := cluster.Ref{Name: "elastic"}
 	t.Cleanup(func() { e.M.Destroy(context.Background(), ref) })
 	if _, err := e.M.Create(ctx, c, cluster.CreateOptions{}); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v\n%s", err, e.Rec)
 	}
 	var ids []string
-	for i := 0; i < 4; i++ {
-		j, err := e.M.Submit(ctx, ref, cluster.JobSpec{Application: clustertest.App(t, fmt.Sprintf("burst%d.py", i), "tasks=12 task=1s")})
+	for i := range n {
+		j, err := e.M.Submit(ctx, ref, job(i))
 		if err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, j.ID)
 	}
 	peak := 0
-	testutil.Eventually(t, 2*time.Minute, "the burst makes the cluster grow", func() error {
+	testutil.Eventually(t, 3*time.Minute, "the burst makes the cluster grow", func() error {
 		st, err := e.M.Status(ctx, ref)
 		if err != nil {
 			return err
@@ -456,7 +465,7 @@ spark:
 			t.Fatalf("job %s: %+v %v", id, j, err)
 		}
 	}
-	testutil.Eventually(t, 2*time.Minute, "idleness makes it shrink to workers.min", func() error {
+	testutil.Eventually(t, 3*time.Minute, "idleness makes it shrink to workers.min", func() error {
 		st, err := e.M.Status(ctx, ref)
 		if err != nil {
 			return err

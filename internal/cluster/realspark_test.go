@@ -320,7 +320,7 @@ func TestRealSparkLifetimes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.M.Create(ctx, clustertest.Spec(t, "name: idle\nworkers: {count: 1}\nlifetime: {idleTimeout: 10s}\n"), cluster.CreateOptions{}); err != nil {
+		if _, err := e.M.Create(ctx, clustertest.Spec(t, "name: idle\nworkers: {count: 1}\nlifetime: {idleTimeout: 30s}\n"), cluster.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		// A job keeps the idle one busy; the idle clock starts when it ends.
@@ -446,62 +446,9 @@ func TestRealSparkAutoscale(t *testing.T) {
 	forEachLine(t, func(t *testing.T, r realEnv) {
 		e := clustertest.NewEnv(t, r.home)
 		e.M.ReadyTimeout = 3 * time.Minute
-		ctx := context.Background()
-		ref := cluster.Ref{Name: "elastic"}
-		c := clustertest.Spec(t, `name: elastic
-workers: {count: 1, min: 1, max: 4, cores: 2, memory: 2g}
-autoscale: {policy: spark, interval: 1s, keepAlive: 5s}
-spark:
-  conf: {spark.dynamicAllocation.executorIdleTimeout: 3s, spark.executor.memory: 512m, spark.driver.memory: 512m, spark.executor.cores: "1"}
-`)
-		t.Cleanup(func() { e.M.Destroy(context.Background(), ref) })
-		if _, err := e.M.Create(ctx, c, cluster.CreateOptions{}); err != nil {
-			t.Fatalf("%v\n%s", err, e.Rec)
-		}
-		var ids []string
-		for range 3 {
-			j, err := e.M.Submit(ctx, ref, cluster.JobSpec{Application: r.jar, Class: busy, Args: []string{"16", "3"}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ids = append(ids, j.ID)
-		}
-		peak := 0
-		testutil.Eventually(t, 3*time.Minute, "the burst makes the cluster grow", func() error {
-			st, err := e.M.Status(ctx, ref)
-			if err != nil {
-				return err
-			}
-			peak = max(peak, st.Agent.AliveWorkers())
-			if peak < 3 {
-				return fmt.Errorf("%d alive workers; autoscaler: %+v", st.Agent.AliveWorkers(), st.Agent.Autoscale)
-			}
-			return nil
-		})
-		for _, id := range ids {
-			j, err := e.M.Wait(ctx, ref, id, cluster.WaitOptions{})
-			if err != nil || j.State != state.JobFinished {
-				t.Fatalf("job %s: %+v %v", id, j, err)
-			}
-		}
-		testutil.Eventually(t, 3*time.Minute, "idleness makes it shrink to workers.min", func() error {
-			st, err := e.M.Status(ctx, ref)
-			if err != nil {
-				return err
-			}
-			if len(st.Nodes) != 2 || st.Agent.AliveWorkers() != 1 {
-				return fmt.Errorf("%d nodes, %d alive workers; autoscaler: %+v", len(st.Nodes), st.Agent.AliveWorkers(), st.Agent.Autoscale)
-			}
-			return nil
-		})
-		evs, _ := e.M.Events(ctx, ref, 0)
-		var out, in bool
-		for _, ev := range evs {
-			out = out || ev.Kind == "autoscale" && strings.Contains(ev.Message, "scale out +")
-			in = in || ev.Kind == "autoscale" && strings.Contains(ev.Message, "scale in -")
-		}
-		if !out || !in {
-			t.Errorf("events lack a scale-out (%v) or a scale-in (%v):\n%+v", out, in, evs)
-		}
+		autoscaleBurst(t, e, `spark.dynamicAllocation.executorIdleTimeout: 3s, spark.executor.memory: 512m, spark.driver.memory: 512m, spark.executor.cores: "1"`, 3,
+			func(int) cluster.JobSpec {
+				return cluster.JobSpec{Application: r.jar, Class: busy, Args: []string{"16", "3"}}
+			})
 	})
 }

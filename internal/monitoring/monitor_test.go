@@ -223,21 +223,7 @@ func TestMonitorLocalCluster(t *testing.T) {
 		`count(up{job="spark",cluster="mon",component="driver"} == 1)`:                       1,
 		`sparkplane_autoscaler_decisions_total{cluster="mon",direction="up",cause="demand"}`: 0,
 	}
-	testutil.Eventually(t, time.Minute, "Prometheus has scraped the cluster", func() error {
-		var errs []string
-		for _, q := range sortedKeys(checks) {
-			got, err := single(base, q)
-			if err != nil {
-				errs = append(errs, err.Error())
-			} else if got != checks[q] {
-				errs = append(errs, fmt.Sprintf("%s = %v, want %v", q, got, checks[q]))
-			}
-		}
-		if len(errs) > 0 {
-			return fmt.Errorf("%s", strings.Join(errs, "\n"))
-		}
-		return nil
-	})
+	testutil.Eventually(t, time.Minute, "Prometheus has scraped the cluster", func() error { return answers(base, checks) })
 
 	// Every dashboard query runs in Prometheus without error.
 	for _, q := range monitoring.DashboardQueries(t) {
@@ -279,6 +265,22 @@ func TestMonitorLocalCluster(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "data")); err != nil {
 		t.Errorf("Prometheus' data: %v", err)
 	}
+}
+
+// answers checks that each query returns one series of the value given.
+func answers(base string, checks map[string]float64) error {
+	var errs []string
+	for _, q := range sortedKeys(checks) {
+		if got, err := single(base, q); err != nil {
+			errs = append(errs, err.Error())
+		} else if got != checks[q] {
+			errs = append(errs, fmt.Sprintf("%s = %v, want %v", q, got, checks[q]))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(errs, "\n"))
+	}
+	return nil
 }
 
 func sortedKeys(m map[string]float64) []string {

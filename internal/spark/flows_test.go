@@ -117,20 +117,7 @@ func needsPlaceholder(t *testing.T, home string, a apps) {
 	if !ok {
 		t.Fatalf("no driver id in spark-submit's output:\n%s", stderr)
 	}
-	var dr spark.DriverInfo
-	testutil.Eventually(t, 2*time.Minute, "driver "+id+" ends", func() error {
-		s, err := ui.MasterState(ctx)
-		if err != nil {
-			return err
-		}
-		for _, c := range s.CompletedDrivers {
-			if c.ID == id {
-				dr = c
-				return nil
-			}
-		}
-		return errors.New("still running")
-	})
+	dr := waitDriver(t, ctx, ui, id)
 	errOut, _ := os.ReadFile(filepath.Join(w.env.WorkDir, id, "stderr"))
 	if dr.State == spark.DriverFinished {
 		t.Fatalf("driver %s finished without the placeholder: the SPARK-25078 workaround is no longer needed on this Spark", id)
@@ -252,23 +239,6 @@ func runFlows(t *testing.T, home string, a apps) {
 	}
 
 	submitEnv := spark.Environ(os.Environ(), master.vars, secret)
-	waitDriver := func(id string) spark.DriverInfo {
-		var found spark.DriverInfo
-		testutil.Eventually(t, 2*time.Minute, "driver "+id+" ends", func() error {
-			s, err := ui.MasterState(ctx)
-			if err != nil {
-				return err
-			}
-			for _, dr := range s.CompletedDrivers {
-				if dr.ID == id {
-					found = dr
-					return nil
-				}
-			}
-			return errors.New("still running")
-		})
-		return found
-	}
 	submitCluster := func(c call) string {
 		argv, err := d.SubmitCommand(d.ClusterDriver(spark.Submission{MasterURL: masterURL, Resource: a.jar, MainClass: c.class, Name: "pi", Args: c.args}))
 		if err != nil {
@@ -287,7 +257,7 @@ func runFlows(t *testing.T, home string, a apps) {
 
 	t.Run("cluster mode JVM app with authentication", func(t *testing.T) {
 		id := submitCluster(a.ok)
-		dr := waitDriver(id)
+		dr := waitDriver(t, ctx, ui, id)
 		out, _ := os.ReadFile(filepath.Join(wnode.env.WorkDir, id, "stdout"))
 		errOut, _ := os.ReadFile(filepath.Join(wnode.env.WorkDir, id, "stderr"))
 		if dr.State != spark.DriverFinished || !strings.Contains(string(out), a.okLine) {
@@ -295,7 +265,7 @@ func runFlows(t *testing.T, home string, a apps) {
 		}
 	})
 	t.Run("failing driver", func(t *testing.T) {
-		if dr := waitDriver(submitCluster(a.fail)); dr.State != spark.DriverFailed {
+		if dr := waitDriver(t, ctx, ui, submitCluster(a.fail)); dr.State != spark.DriverFailed {
 			t.Errorf("state %s, want FAILED", dr.State)
 		}
 	})
@@ -316,7 +286,7 @@ func runFlows(t *testing.T, home string, a apps) {
 		if _, stderr, err := run(ctx, d.KillCommand(masterURL, id), spark.KillEnviron(submitEnv, true)); err != nil {
 			t.Fatalf("kill: %v\n%s", err, stderr)
 		}
-		if dr := waitDriver(id); dr.State != spark.DriverKilled {
+		if dr := waitDriver(t, ctx, ui, id); dr.State != spark.DriverKilled {
 			t.Errorf("state %s, want KILLED", dr.State)
 		}
 	})
@@ -361,4 +331,24 @@ func runFlows(t *testing.T, home string, a apps) {
 			return nil
 		})
 	})
+}
+
+// waitDriver waits until the master lists a driver among the completed ones.
+func waitDriver(t *testing.T, ctx context.Context, ui *spark.UI, id string) spark.DriverInfo {
+	t.Helper()
+	var found spark.DriverInfo
+	testutil.Eventually(t, 2*time.Minute, "driver "+id+" ends", func() error {
+		s, err := ui.MasterState(ctx)
+		if err != nil {
+			return err
+		}
+		for _, dr := range s.CompletedDrivers {
+			if dr.ID == id {
+				found = dr
+				return nil
+			}
+		}
+		return errors.New("still running")
+	})
+	return found
 }
