@@ -175,6 +175,8 @@ type inproc struct {
 	workers   map[string]context.CancelFunc
 	done      map[string]chan struct{}
 	destroyed atomic.Int32
+	// destroyGate, when set, holds Destroy until it is closed.
+	destroyGate chan struct{}
 }
 
 var _ provider.Provider = (*inproc)(nil)
@@ -242,6 +244,12 @@ func (p *inproc) RemoveWorkers(_ context.Context, _ string, ids []string) error 
 
 func (p *inproc) Destroy(ctx context.Context, name string) error {
 	p.destroyed.Add(1)
+	p.mu.Lock()
+	gate := p.destroyGate
+	p.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
 	p.mu.Lock()
 	var ids []string
 	for id := range p.workers {
@@ -531,6 +539,34 @@ func TestIdleTimeoutDestroys(t *testing.T) {
 	evs, _ := c.store.ListEvents(ctx, "inproc", 0)
 	if msg := evs[len(evs)-1].Message; msg != "cluster destroyed by its agent: it ran no job for lifetime.idleTimeout (1h0m0s)" {
 		t.Errorf("last event: %q", msg)
+	}
+}
+
+// Once the cluster destroys itself, a new job is refused with the reason rather than accepted and
+// lost with the cluster.
+func TestSubmitRefusedWhileTheClusterDestroysItself(t *testing.T) {
+	c := startCluster(t, 1, spec.Lifetime{IdleTimeout: time.Hour})
+	ctx := context.Background()
+	gate := make(chan struct{})
+	c.prov.mu.Lock()
+	c.prov.destroyGate = gate
+	c.prov.mu.Unlock()
+	c.clock.Advance(2 * time.Hour)
+	testutil.Eventually(t, 30*time.Second, "the cluster destroys itself", func() error {
+		if c.prov.destroyed.Load() == 0 {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	_, err := c.master.Submit(ctx, agentapi.JobRequest{Resource: "late.py"}, map[string]string{"late.py": appFile(t, "late.py", "work=0.1")})
+	if err == nil || !strings.Contains(err.Error(), "the cluster is destroying itself: it ran no job for lifetime.idleTimeout (1h0m0s)") {
+		t.Errorf("a submission while the cluster destroys itself: %v", err)
+	}
+	close(gate)
+	select {
+	case <-c.done:
+	case <-time.After(time.Minute):
+		t.Fatal("the master agent did not stop after destroying the cluster")
 	}
 }
 
