@@ -267,3 +267,52 @@ func TestFindJava(t *testing.T) {
 		t.Error("ErrNoJava must say how to mend it")
 	}
 }
+
+func TestCheckJava(t *testing.T) {
+	jdk := func(version string) string {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "release"), []byte("IMPLEMENTOR=\"x\"\nJAVA_VERSION=\""+version+"\"\n"), 0o644)
+		return dir
+	}
+	for _, c := range []struct {
+		java, spark string
+		err, warn   bool
+	}{
+		{"17.0.15", "4.3.0", false, false},
+		{"11.0.2", "4.3.0", true, false},
+		{"1.8.0_392", "3.5.9", false, false},
+		{"1.8.0_392", "4.0.1", true, false}, // any release of the 4 line needs 17
+		{"25", "3.5.9", false, true},
+		{"21.0.1", "4.3.0", false, false},
+	} {
+		home := jdk(c.java)
+		warn, err := CheckJava(home, c.spark)
+		var je *JavaError
+		if c.err != errors.As(err, &je) || c.warn != (warn != "") {
+			t.Errorf("Java %s, Spark %s: warning %q, error %v", c.java, c.spark, warn, err)
+		}
+		if c.err && !strings.Contains(err.Error(), "Spark "+c.spark+" needs Java 17 or later") {
+			t.Errorf("the error does not say what is needed: %v", err)
+		}
+	}
+}
+
+// A pip-installed pyspark: no RELEASE file, the release in the spark-core jar's name.
+func TestOpenHomePySpark(t *testing.T) {
+	site := t.TempDir()
+	home := filepath.Join(site, "pyspark")
+	for _, f := range []string{"bin/spark-class", "bin/spark-submit"} {
+		os.MkdirAll(filepath.Dir(filepath.Join(home, f)), 0o755)
+		os.WriteFile(filepath.Join(home, f), []byte("#!/bin/sh\n"), 0o755)
+	}
+	os.MkdirAll(filepath.Join(home, "jars"), 0o755)
+	os.WriteFile(filepath.Join(home, "jars", "spark-core_2.13-4.3.0.jar"), nil, 0o644)
+	os.WriteFile(filepath.Join(home, "find_spark_home.py"), nil, 0o644)
+	d, err := OpenHome(home)
+	if err != nil || d.Version != "4.3.0" || d.Scala != "2.13" || !d.PySpark {
+		t.Errorf("got %+v, %v", d, err)
+	}
+	if _, err := OpenHome(site); err == nil || !strings.Contains(err.Error(), "holds a pyspark package: use "+home) {
+		t.Errorf("site-packages given: %v", err)
+	}
+}
