@@ -38,6 +38,14 @@ type realEnv struct {
 	line, home, jar, pi string
 }
 
+// newEnv is a manager over the local provider and this line's Spark; real JVMs start in seconds,
+// or in minutes on a loaded 2-core machine.
+func (r realEnv) newEnv(t *testing.T) *clustertest.Env {
+	e := clustertest.NewEnv(t, r.home)
+	e.M.ReadyTimeout = 4 * time.Minute
+	return e
+}
+
 // forEachLine runs f once for every tested Spark line, each as a subtest named after it.
 func forEachLine(t *testing.T, f func(t *testing.T, r realEnv)) {
 	for _, line := range sparktest.Lines() {
@@ -73,8 +81,7 @@ func readPart(t *testing.T, dir string) string {
 // SIGKILL and replaced, and destroy, after which no process, port or file of it remains.
 func TestRealSparkCluster(t *testing.T) {
 	forEachLine(t, func(t *testing.T, r realEnv) {
-		e := clustertest.NewEnv(t, r.home)
-		e.M.ReadyTimeout = 3 * time.Minute
+		e := r.newEnv(t)
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 		defer cancel()
 		ref := cluster.Ref{Name: "real"}
@@ -282,8 +289,7 @@ func TestRealSparkCluster(t *testing.T) {
 // TestRealSparkCreateEightWorkers: eight real Spark workers register, and destroy removes them.
 func TestRealSparkCreateEightWorkers(t *testing.T) {
 	forEachLine(t, func(t *testing.T, r realEnv) {
-		e := clustertest.NewEnv(t, r.home)
-		e.M.ReadyTimeout = 4 * time.Minute
+		e := r.newEnv(t)
 		ctx := context.Background()
 		ref := cluster.Ref{Name: "eight"}
 		t.Cleanup(func() { e.M.Destroy(context.Background(), ref) })
@@ -306,8 +312,7 @@ func TestRealSparkCreateEightWorkers(t *testing.T) {
 // TestRealSparkLifetimes: an idle cluster and an aged one remove themselves, on real Spark.
 func TestRealSparkLifetimes(t *testing.T) {
 	forEachLine(t, func(t *testing.T, r realEnv) {
-		e := clustertest.NewEnv(t, r.home)
-		e.M.ReadyTimeout = 3 * time.Minute
+		e := r.newEnv(t)
 		ctx := context.Background()
 		t.Cleanup(func() {
 			e.M.Destroy(context.Background(), cluster.Ref{Name: "idle"})
@@ -351,8 +356,7 @@ func TestRealSparkLifetimes(t *testing.T) {
 // destroys it.
 func TestRealSparkRESTAndRun(t *testing.T) {
 	forEachLine(t, func(t *testing.T, r realEnv) {
-		e := clustertest.NewEnv(t, r.home)
-		e.M.ReadyTimeout = 3 * time.Minute
+		e := r.newEnv(t)
 		ctx := context.Background()
 		ref := cluster.Ref{Name: "rest"}
 		t.Cleanup(func() { e.M.Destroy(context.Background(), ref) })
@@ -444,8 +448,7 @@ func hostPort(u string) string {
 // of jobs makes the cluster grow, idleness shrinks it back to workers.min, and no job fails.
 func TestRealSparkAutoscale(t *testing.T) {
 	forEachLine(t, func(t *testing.T, r realEnv) {
-		e := clustertest.NewEnv(t, r.home)
-		e.M.ReadyTimeout = 3 * time.Minute
+		e := r.newEnv(t)
 		autoscaleBurst(t, e, `spark.dynamicAllocation.executorIdleTimeout: 3s, spark.executor.memory: 512m, spark.driver.memory: 512m, spark.executor.cores: "1"`, 3,
 			func(int) cluster.JobSpec {
 				return cluster.JobSpec{Application: r.jar, Class: busy, Args: []string{"16", "3"}}
