@@ -522,7 +522,7 @@ func (j *jobs) submitCluster(id string, sub spark.Submission) {
 	var out bytes.Buffer
 	logf, _ := os.Create(filepath.Join(j.dir(id), "submit.log"))
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env, cmd.Dir, cmd.SysProcAttr = j.sparkEnviron(), j.dir(id), childAttr()
+	cmd.Env, cmd.Dir, cmd.SysProcAttr = j.m.dist.SubmitEnviron(j.sparkEnviron(), sub, j.m.cfg.OneHost), j.dir(id), childAttr()
 	cmd.Stdout = io.MultiWriter(&out, logf)
 	cmd.Stderr = cmd.Stdout
 	runErr := cmd.Run()

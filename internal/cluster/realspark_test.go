@@ -28,7 +28,7 @@ import (
 
 // The examples' classes and what they print (examples/jvm, examples/pi.py).
 const (
-	wordCount = "dev.sparkplane.examples.WordCount"
+	wordCount = sparktest.WordCount
 	busy      = "dev.sparkplane.examples.Busy"
 )
 
@@ -56,23 +56,6 @@ func forEachLine(t *testing.T, f func(t *testing.T, r realEnv)) {
 			f(t, r)
 		})
 	}
-}
-
-// wordsInput writes a text whose word count is known.
-func wordsInput(t *testing.T) (path string, want string) {
-	path = filepath.Join(t.TempDir(), "input.txt")
-	os.WriteFile(path, []byte("the quick brown fox\njumps over the lazy dog\nThe DOG sleeps.\n"), 0o644)
-	return path, "the\t3\ndog\t2\nbrown\t1\nfox\t1\njumps\t1\nlazy\t1\nover\t1\nquick\t1\nsleeps\t1\n"
-}
-
-// readPart reads the one part file a job wrote into dir.
-func readPart(t *testing.T, dir string) string {
-	parts, _ := filepath.Glob(filepath.Join(dir, "part-*"))
-	if len(parts) != 1 {
-		t.Fatalf("%s holds %d part files, want 1", dir, len(parts))
-	}
-	b, _ := os.ReadFile(parts[0])
-	return string(b)
 }
 
 // TestRealSparkCluster takes one cluster per Spark line through what users do with it: create,
@@ -103,8 +86,8 @@ func TestRealSparkCluster(t *testing.T) {
 		}
 
 		t.Run("JVM job in cluster mode", func(t *testing.T) {
-			in, want := wordsInput(t)
 			out := filepath.Join(t.TempDir(), "counts")
+			in, want, printed := sparktest.WordsInput(t, out)
 			job, err := e.M.Submit(ctx, ref, cluster.JobSpec{Application: r.jar, Class: wordCount, Args: []string{in, out}})
 			if err != nil {
 				t.Fatal(err)
@@ -114,10 +97,10 @@ func TestRealSparkCluster(t *testing.T) {
 			if err != nil || final.State != state.JobFinished || final.DeployMode != spark.ClusterMode || final.DriverID == "" || final.AppID == "" {
 				t.Fatalf("%+v %v\n%s", final, err, stdout.String())
 			}
-			if line := "WordCount: 9 distinct words, 12 words, written to " + out; !strings.Contains(stdout.String(), line) {
-				t.Errorf("the driver's output lacks %q:\n%s", line, stdout.String())
+			if !strings.Contains(stdout.String(), printed) {
+				t.Errorf("the driver's output lacks %q:\n%s", printed, stdout.String())
 			}
-			if got := readPart(t, out); got != want {
+			if got := sparktest.ReadPart(t, out); got != want {
 				t.Errorf("counts:\n%s\nwant:\n%s", got, want)
 			}
 			var logs bytes.Buffer
@@ -368,15 +351,15 @@ func TestRealSparkRESTAndRun(t *testing.T) {
 		if st.Agent.Master.REST == "" {
 			t.Fatalf("the master's REST server is not known: %+v", st.Agent.Master)
 		}
-		in, want := wordsInput(t)
 		out := filepath.Join(t.TempDir(), "counts")
+		in, want, _ := sparktest.WordsInput(t, out)
 		job, err := e.M.Submit(ctx, ref, cluster.JobSpec{Application: r.jar, Class: wordCount, Args: []string{in, out}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		var stdout bytes.Buffer
 		final, err := e.M.Wait(ctx, ref, job.ID, cluster.WaitOptions{Stdout: &stdout})
-		if err != nil || final.State != state.JobFinished || final.DriverID == "" || readPart(t, out) != want {
+		if err != nil || final.State != state.JobFinished || final.DriverID == "" || sparktest.ReadPart(t, out) != want {
 			t.Fatalf("%+v %v %q", final, err, stdout.String())
 		}
 		long, _ := e.M.Submit(ctx, ref, cluster.JobSpec{Application: r.jar, Class: busy, Args: []string{"1", "600"}})

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -155,10 +156,15 @@ type node struct {
 }
 
 func newNode(t *testing.T, props map[string]string) node {
+	return newNodeAt(t, props, "127.0.0.1")
+}
+
+// newNodeAt is a node whose Spark processes bind to ip.
+func newNodeAt(t *testing.T, props map[string]string, ip string) node {
 	dir := t.TempDir()
 	javaHome, _ := spark.FindJava(os.Getenv)
 	e := spark.NodeEnv{JavaHome: javaHome, ConfDir: filepath.Join(dir, "conf"), LogDir: filepath.Join(dir, "logs"),
-		LocalIP: "127.0.0.1", WorkDir: filepath.Join(dir, "work")}
+		LocalIP: ip, WorkDir: filepath.Join(dir, "work")}
 	os.MkdirAll(e.LogDir, 0o755)
 	if err := spark.WriteConf(e.ConfDir, props, e); err != nil {
 		t.Fatal(err)
@@ -351,4 +357,68 @@ func waitDriver(t *testing.T, ctx context.Context, ui *spark.UI, id string) spar
 		return errors.New("still running")
 	})
 	return found
+}
+
+// Before Spark 4.3.0 a cluster-mode driver inherits the environment of the spark-submit that
+// sent it, laid over its worker's: with the submitter's SPARK_LOCAL_IP it binds to the submitting
+// host's address. Here the submitter says 127.0.0.2 and the worker 127.0.0.1 (both on loopback,
+// so that the driver can bind either); the driver must come up on the submitter's address exactly
+// when Distribution.SubmitEnviron keeps that variable out of a submission between hosts.
+func TestRealSparkClusterDriverEnvironment(t *testing.T) {
+	for _, line := range sparktest.Lines() {
+		t.Run("Spark"+line, func(t *testing.T) {
+			home, a := sparktest.RealHome(t, line), realApps(t, line)
+			d, err := spark.OpenHome(home)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			props := spark.Properties(spark.Settings{})
+			mport, mui := freePort(t), freePort(t)
+			master := newNode(t, props)
+			start(t, d.MasterCommand(spark.MasterArgs{Host: "127.0.0.1", Port: mport, WebUIPort: mui}), spark.Environ(os.Environ(), master.vars, ""), filepath.Join(master.env.LogDir, "master.out"))
+			masterURL := fmt.Sprintf("spark://127.0.0.1:%d", mport)
+			ui := &spark.UI{BaseURL: fmt.Sprintf("http://127.0.0.1:%d", mui)}
+			w := newNode(t, props)
+			start(t, d.WorkerCommand(spark.WorkerArgs{MasterURL: masterURL, Host: "127.0.0.1", WebUIPort: freePort(t), Cores: 2, MemoryMiB: 2048, WorkDir: w.env.WorkDir}),
+				spark.Environ(os.Environ(), w.vars, ""), filepath.Join(w.env.LogDir, "worker.out"))
+			testutil.Eventually(t, time.Minute, "the worker registers", func() error {
+				s, err := ui.MasterState(ctx)
+				if err != nil {
+					return err
+				}
+				if s.AliveWorkers != 1 {
+					return fmt.Errorf("alive workers %d", s.AliveWorkers)
+				}
+				return nil
+			})
+			submitter := newNodeAt(t, props, "127.0.0.2") // its spark-env.sh says so too, as on a node
+			env := spark.Environ(os.Environ(), submitter.vars, "")
+			sub := d.ClusterDriver(spark.Submission{MasterURL: masterURL, Resource: a.jar, MainClass: a.ok.class, Name: "env", Args: a.ok.args})
+			kept := slices.Equal(d.SubmitEnviron(env, sub, false), env)
+			argv, _ := d.SubmitCommand(sub)
+			_, stderr, err := run(ctx, argv, env)
+			if err != nil {
+				t.Fatalf("spark-submit: %v\n%s", err, stderr)
+			}
+			id, ok := spark.ParseDriverID(stderr)
+			if !ok {
+				t.Fatalf("no driver id in spark-submit's output:\n%s", stderr)
+			}
+			dr := waitDriver(t, ctx, ui, id)
+			errOut, _ := os.ReadFile(filepath.Join(w.env.WorkDir, id, "stderr"))
+			m := regexp.MustCompile(`DriverWrapper: Driver address: ([0-9.]+):`).FindStringSubmatch(string(errOut))
+			if dr.State != spark.DriverFinished || m == nil {
+				t.Fatalf("driver %s is %s; its address is not in its log:\n%s", id, dr.State, testutil.TailString(string(errOut), 20))
+			}
+			want := "127.0.0.2" // inherited, so SubmitEnviron must drop it between hosts
+			if kept {
+				want = "127.0.0.1"
+			}
+			if m[1] != want {
+				t.Errorf("Spark %s: the driver bound %s, want %s (SubmitEnviron keeps the host's variables: %v)", d.Version, m[1], want, kept)
+			}
+		})
+	}
 }

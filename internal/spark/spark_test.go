@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -358,5 +359,30 @@ func TestClusterDriverOpensModulesOnSpark3(t *testing.T) {
 	py := Submission{Resource: "/a.py"}
 	if got := (&Distribution{Version: "3.5.9"}).ClusterDriver(py); got.Conf != nil {
 		t.Errorf("a client-mode driver is started by spark-submit's launcher, which opens them: %v", got.Conf)
+	}
+}
+
+func TestSubmitEnvironKeepsTheHostOutOfAClusterDriverBefore43(t *testing.T) {
+	env := []string{"PATH=/bin", "SPARK_LOCAL_IP=10.0.0.5", "SPARK_LOCAL_HOSTNAME=m", "SPARK_LOCAL_DIRS=/x/tmp", "SPARK_CONF_DIR=/x/conf"}
+	jar := Submission{Resource: "file:///a.jar", MainClass: "A"}
+	for _, tc := range []struct {
+		version string
+		sub     Submission
+		oneHost bool
+		want    []string
+	}{
+		{"3.5.9", jar, false, []string{"PATH=/bin", "SPARK_CONF_DIR=/x/conf", "SPARK_ENV_LOADED=1"}},
+		{"4.2.0", jar, false, []string{"PATH=/bin", "SPARK_CONF_DIR=/x/conf", "SPARK_ENV_LOADED=1"}},
+		{"4.3.0", jar, false, env},                           // Spark filters itself
+		{"3.5.9", jar, true, env},                            // one host: the same address everywhere
+		{"3.5.9", Submission{Resource: "/a.py"}, false, env}, // client mode: the driver is spark-submit
+	} {
+		got := (&Distribution{Version: tc.version}).SubmitEnviron(env, tc.sub, tc.oneHost)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s oneHost=%v %s: %v, want %v", tc.version, tc.oneHost, tc.sub.DeployMode(), got, tc.want)
+		}
+	}
+	if env[1] != "SPARK_LOCAL_IP=10.0.0.5" {
+		t.Error("the caller's environment was changed")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -176,4 +177,46 @@ func ParseDriverID(output string) (string, bool) {
 		return "", false
 	}
 	return m[1], true
+}
+
+// hostSpecificEnv are the variables that describe the host a process runs on, which a driver
+// started on another host must not inherit.
+var hostSpecificEnv = []string{"SPARK_LOCAL_IP", "SPARK_LOCAL_HOSTNAME", "SPARK_LOCAL_DIRS"}
+
+// SubmitEnviron is the environment of a spark-submit run with env as the node's. Before Spark
+// 4.3.0 the standalone client (org.apache.spark.deploy.ClientEndpoint) sends its whole
+// environment with a cluster-mode driver, and the worker that starts the driver lays it over its
+// own; so a driver on another host would bind to the submitting host's SPARK_LOCAL_IP and fail.
+// 4.3.0 drops SPARK_LOCAL_IP and SPARK_LOCAL_HOSTNAME itself
+// (spark.standalone.submit.filterEnvironment, read from spark-core_2.13-4.3.0.jar). For older
+// releases, when the cluster's nodes are on several hosts, the host's variables stay out of a
+// cluster-mode submission, so that the driver takes its worker's; the client then binds to the
+// address its host name resolves to, as plain Spark does. SPARK_ENV_LOADED keeps
+// load-spark-env.sh from reading them back from the node's spark-env.sh (env already holds the
+// rest of it: spark.Environ). On one host (the local provider) they are the same everywhere and
+// stay.
+func (d *Distribution) SubmitEnviron(env []string, s Submission, oneHost bool) []string {
+	if oneHost || s.DeployMode() != ClusterMode || !versionBefore(d.Version, 4, 3) {
+		return env
+	}
+	out := slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
+		k, _, _ := strings.Cut(kv, "=")
+		return k == "SPARK_ENV_LOADED" || slices.Contains(hostSpecificEnv, k)
+	})
+	return append(out, "SPARK_ENV_LOADED=1")
+}
+
+// versionBefore says whether release v ("3.5.9", "4.0.1") is older than major.minor; a version
+// it cannot read counts as new.
+func versionBefore(v string, major, minor int) bool {
+	parts := strings.SplitN(v, ".", 3)
+	if len(parts) < 2 {
+		return false
+	}
+	ma, err1 := strconv.Atoi(parts[0])
+	mi, err2 := strconv.Atoi(parts[1])
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return ma < major || ma == major && mi < minor
 }

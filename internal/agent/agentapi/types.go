@@ -35,6 +35,9 @@ type Config struct {
 	TokenFile string       `json:"tokenFile"`
 	Spec      spec.Cluster `json:"spec"`
 	CreatedAt time.Time    `json:"createdAt"`
+	// OneHost says that every node of the cluster runs on this host (the local provider), so
+	// that what describes the host (SPARK_LOCAL_IP) holds on every node.
+	OneHost bool `json:"oneHost,omitempty"`
 
 	// Master only.
 	StateDB     string `json:"stateDB,omitempty"`     // the user's state database, when it is on this machine

@@ -36,7 +36,7 @@ import (
 )
 
 // env is a cluster manager whose aws provider works against moto, with every instance booted
-// into a local agent.
+// into a local agent, and home the Spark it ships to the nodes.
 type env struct {
 	m     *cluster.Manager
 	p     *sparkaws.Provider
@@ -46,7 +46,7 @@ type env struct {
 	store *state.Store
 }
 
-func newEnv(t testing.TB, options ...func(*sparkaws.Options)) *env {
+func newEnv(t testing.TB, home string, options ...func(*sparkaws.Options)) *env {
 	t.Helper()
 	tf := awstest.Terraform(t)
 	moto := awstest.StartMoto(t)
@@ -66,9 +66,8 @@ func newEnv(t testing.TB, options ...func(*sparkaws.Options)) *env {
 	p := sparkaws.New(opts)
 	reg := provider.NewRegistry()
 	reg.Register(sparkaws.Name, func() (provider.Provider, error) { return p, nil })
-	home := sparktest.Home(t, "3.5.3")
 	rec := &clustertest.Recorder{}
-	m := &cluster.Manager{Providers: reg, Store: store, Progress: rec, ReadyTimeout: 2 * time.Minute, PollInterval: 200 * time.Millisecond,
+	m := &cluster.Manager{Providers: reg, Store: store, Progress: rec, ReadyTimeout: 4 * time.Minute, PollInterval: 200 * time.Millisecond,
 		Spark: func(context.Context, *spec.Cluster) (*spark.Distribution, error) { return spark.OpenHome(home) }}
 	// Terraform and the SDK find moto through the spec's aws.endpoint; the credentials come from
 	// the environment.
@@ -85,14 +84,21 @@ aws: {region: %s, zones: 3, allowedCIDRs: [203.0.113.0/24], gateway: true, endpo
 %s`, name, awstest.Region, e.moto.URL, awsExtra, extra))
 }
 
-// TestCreateAddRemoveDestroy is the whole life of an AWS cluster against moto: create (secrets in
-// SSM, artifacts in S3, the module applied, agents booted from the user-data), status, a job,
-// add and remove through the group, destroy, and nothing left.
-func TestCreateAddRemoveDestroy(t *testing.T) {
-	if testing.Short() {
-		t.Skip("applies a whole cluster against moto")
+// TestRealSparkAWSLifecycle is the whole life of an AWS cluster against moto, its booted nodes
+// running real Spark of the default line: create (secrets in SSM, sparkplane and Spark in S3, the
+// module applied, agents booted from the user-data, each unpacking Spark), status, the JVM
+// example in cluster mode, add and remove through the group, interruptions, destroy, and nothing
+// left. (One line: every node unpacks half a gigabyte of Spark; the other line's AWS nodes are
+// proven by TestRealSparkAWSConformance.)
+func TestRealSparkAWSLifecycle(t *testing.T) {
+	line := sparktest.Lines()[len(sparktest.Lines())-1]
+	home := sparktest.RealHome(t, line)
+	jar := sparktest.JVMExample(t, line)
+	dist, err := spark.OpenHome(home)
+	if err != nil {
+		t.Fatal(err)
 	}
-	e := newEnv(t)
+	e := newEnv(t, home)
 	ctx := context.Background()
 	boot := awstest.Boot(t, e.moto, testutil.Build(t, "github.com/sparkplane/sparkplane/cmd/sparkplane"), "life")
 	// The state in S3, as a team keeps it, with Terraform's lock file.
@@ -103,7 +109,8 @@ func TestCreateAddRemoveDestroy(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := e.spec(t, "life", ", state: {backend: s3, bucket: team-state}",
-		"workers: {count: 3, max: 6, spot: true, instanceTypes: [m5.xlarge, m5a.xlarge, m6i.xlarge]}\nmonitoring: {prometheus: true}\n")
+		"workers: {count: 3, max: 6, spot: true, instanceTypes: [m5.xlarge, m5a.xlarge, m6i.xlarge]}\nmonitoring: {prometheus: true}\n"+
+			"spark:\n  conf: {spark.executor.memory: 512m, spark.driver.memory: 512m, spark.cores.max: \"2\"}\n")
 	ref := cluster.Ref{Name: "life", Provider: "aws"}
 	t.Cleanup(func() { e.m.Destroy(context.Background(), ref) })
 	st, err := e.m.Create(ctx, c, cluster.CreateOptions{})
@@ -113,7 +120,7 @@ func TestCreateAddRemoveDestroy(t *testing.T) {
 	if st.Agent.AliveWorkers() != 3 || !strings.HasPrefix(st.Agent.Master.URL, "spark://") {
 		t.Fatalf("after create: %+v\n%s", st.Agent, boot.Logs())
 	}
-	for _, want := range []string{"stored the cluster secret", "uploaded sparkplane and Spark 3.5.3", "created aws_autoscaling_group.workers", "terraform applied"} {
+	for _, want := range []string{"stored the cluster secret", "uploaded sparkplane and Spark " + dist.Version, "created aws_autoscaling_group.workers", "terraform applied"} {
 		if !strings.Contains(e.rec.String(), want) {
 			t.Errorf("progress lacks %q:\n%s", want, e.rec)
 		}
@@ -164,13 +171,26 @@ func TestCreateAddRemoveDestroy(t *testing.T) {
 		t.Errorf("master UI %q", st.Agent.Master.UI)
 	}
 
-	// A job, uploaded through the agent's TLS API.
-	job, err := e.m.Submit(ctx, ref, cluster.JobSpec{Application: clustertest.App(t, "etl.jar", "work=0.3"), Class: "com.example.Etl"})
+	// The JVM example in cluster mode, uploaded through the agent's TLS API; its driver runs on
+	// a worker node. (The nodes share this machine's file system, so the input and output are
+	// local paths.)
+	out := filepath.Join(t.TempDir(), "counts")
+	in, want, printed := sparktest.WordsInput(t, out)
+	job, err := e.m.Submit(ctx, ref, cluster.JobSpec{Application: jar, Class: sparktest.WordCount, Args: []string{in, out}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if j, err := e.m.Wait(ctx, ref, job.ID, cluster.WaitOptions{}); err != nil || j.State != state.JobFinished {
-		t.Fatalf("job: %+v %v\n%s", j, err, boot.Logs())
+	var stdout bytes.Buffer
+	if j, err := e.m.Wait(ctx, ref, job.ID, cluster.WaitOptions{Stdout: &stdout}); err != nil || j.State != state.JobFinished || j.DeployMode != spark.ClusterMode {
+		var logs bytes.Buffer
+		e.m.Logs(ctx, ref, job.ID, agentapi.Stderr, false, &logs)
+		t.Fatalf("job: %+v %v\n%s\n%s\n%s", j, err, stdout.String(), testutil.TailString(logs.String(), 30), boot.Logs())
+	}
+	if !strings.Contains(stdout.String(), printed) {
+		t.Errorf("the driver's output lacks %q:\n%s", printed, stdout.String())
+	}
+	if got := sparktest.ReadPart(t, out); got != want {
+		t.Errorf("counts:\n%s\nwant:\n%s", got, want)
 	}
 
 	// Monitoring: over TLS from here; by EC2 discovery from inside; the module's monitoring
@@ -334,7 +354,8 @@ exec %q "$@"
 	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	e := newEnv(t, func(o *sparkaws.Options) { o.Terraform = wrapper })
+	// The apply fails before any instance boots: the stand-in's Spark is enough.
+	e := newEnv(t, sparktest.Home(t, "3.5.3"), func(o *sparkaws.Options) { o.Terraform = wrapper })
 	ctx := context.Background()
 	c := e.spec(t, "broken", "", "workers: {count: 2, spot: true}\n")
 	_, err := e.m.Create(ctx, c, cluster.CreateOptions{})

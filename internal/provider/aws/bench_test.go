@@ -18,6 +18,7 @@ import (
 	"github.com/sparkplane/sparkplane/internal/cluster"
 	sparkaws "github.com/sparkplane/sparkplane/internal/provider/aws"
 	"github.com/sparkplane/sparkplane/internal/provider/aws/awstest"
+	"github.com/sparkplane/sparkplane/internal/spark/sparktest"
 	"github.com/sparkplane/sparkplane/internal/spec"
 	"github.com/sparkplane/sparkplane/internal/testutil"
 )
@@ -36,7 +37,9 @@ func counting(cfg aws.Config, n *atomic.Int64) aws.Config {
 
 // BenchmarkCreateDestroy measures a whole cluster's create (secrets, uploads, apply, the master's
 // agent up and every worker in Spark) and destroy against moto, with every instance booted into
-// an agent, and the AWS API calls one status makes. Run it with -benchtime 1x:
+// an agent, and the AWS API calls one status makes. Its nodes run the stand-in, so that fifty of
+// them fit on one machine: it measures sparkplane and Terraform, not Spark's start (which
+// BenchmarkRealSpark in internal/cluster measures). Run it with -benchtime 1x:
 //
 //	go test -run '^$' -bench CreateDestroy -benchtime 1x -timeout 60m ./internal/provider/aws
 func BenchmarkCreateDestroy(b *testing.B) {
@@ -44,7 +47,7 @@ func BenchmarkCreateDestroy(b *testing.B) {
 		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
 			var calls atomic.Int64
 			for range b.N {
-				e := newEnv(b, func(o *sparkaws.Options) {
+				e := newEnv(b, sparktest.Home(b, "3.5.3"), func(o *sparkaws.Options) {
 					cfg := o.AWSConfig
 					o.AWSConfig = func(ctx context.Context, region string) (aws.Config, error) {
 						c, err := cfg(ctx, region)

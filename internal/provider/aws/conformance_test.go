@@ -14,14 +14,13 @@ import (
 	"github.com/sparkplane/sparkplane/internal/testutil"
 )
 
-// TestConformance runs the suite every provider passes, against moto with booted agents.
-func TestConformance(t *testing.T) {
-	if testing.Short() {
-		t.Skip("applies clusters against moto")
-	}
-	e := newEnv(t)
+// TestRealSparkAWSConformance runs the suite every provider passes, against moto with booted
+// agents running real Spark of the oldest line (TestRealSparkAWSLifecycle runs the newest).
+func TestRealSparkAWSConformance(t *testing.T) {
+	home := sparktest.RealHome(t, sparktest.Lines()[0])
+	e := newEnv(t, home)
 	awstest.Boot(t, e.moto, testutil.Build(t, "github.com/sparkplane/sparkplane/cmd/sparkplane"), "")
-	dist, err := spark.OpenHome(sparktest.Home(t, "3.5.3"))
+	dist, err := spark.OpenHome(home)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/sparkplane/sparkplane/internal/cluster"
 	sparkaws "github.com/sparkplane/sparkplane/internal/provider/aws"
 	"github.com/sparkplane/sparkplane/internal/provider/aws/awstest"
+	"github.com/sparkplane/sparkplane/internal/spark/sparktest"
 	"github.com/sparkplane/sparkplane/internal/testutil"
 )
 
@@ -26,7 +27,9 @@ func TestLifetimeEndsTheClusterFromInside(t *testing.T) {
 	if testing.Short() {
 		t.Skip("applies a cluster against moto")
 	}
-	e := newEnv(t)
+	// Its nodes run the stand-in: lifetimes on real Spark are TestRealSparkLifetimes' (local), and
+	// what this proves (the master's agent ending the instances) does not touch Spark.
+	e := newEnv(t, sparktest.Home(t, "3.5.3"))
 	ctx := context.Background()
 	boot := awstest.Boot(t, e.moto, testutil.Build(t, "github.com/sparkplane/sparkplane/cmd/sparkplane"), "brief")
 	ref := cluster.Ref{Name: "brief", Provider: "aws"}

@@ -265,7 +265,7 @@ func (p *Provider) startNode(ctx context.Context, rec *record, id, masterAgent s
 		Listen: p.opts.Host + ":0", Host: p.opts.Host,
 		SparkHome: rec.SparkHome, JavaHome: rec.JavaHome,
 		TokenFile: filepath.Join(p.clusterDir(rec.Name), "token"),
-		Spec:      rec.Spec, CreatedAt: rec.CreatedAt, MasterAgent: masterAgent,
+		Spec:      rec.Spec, CreatedAt: rec.CreatedAt, MasterAgent: masterAgent, OneHost: true,
 	}
 	if role == agentapi.RoleMaster {
 		cfg.StateDB = p.opts.StateDB

@@ -97,3 +97,32 @@ func JVMExample(t testing.TB, line string) string {
 	}
 	return strings.TrimSpace(string(out))
 }
+
+// WordCount is the JVM example's word-count class; its arguments are INPUT OUTPUT.
+const WordCount = "dev.sparkplane.examples.WordCount"
+
+// WordsInput writes a text whose word count is known, and returns its path, the one part file
+// WordCount writes for it, and the line WordCount prints for it with output dir out.
+func WordsInput(t testing.TB, out string) (path, want, line string) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "input.txt")
+	if err := os.WriteFile(path, []byte("the quick brown fox\njumps over the lazy dog\nThe DOG sleeps.\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, "the\t3\ndog\t2\nbrown\t1\nfox\t1\njumps\t1\nlazy\t1\nover\t1\nquick\t1\nsleeps\t1\n",
+		"WordCount: 9 distinct words, 12 words, written to " + out
+}
+
+// ReadPart reads the one part file a job wrote into dir.
+func ReadPart(t testing.TB, dir string) string {
+	t.Helper()
+	parts, _ := filepath.Glob(filepath.Join(dir, "part-*"))
+	if len(parts) != 1 {
+		t.Fatalf("%s holds %d part files, want 1", dir, len(parts))
+	}
+	b, err := os.ReadFile(parts[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
