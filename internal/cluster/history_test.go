@@ -16,18 +16,8 @@ import (
 	"github.com/sparkplane/sparkplane/internal/cluster"
 	"github.com/sparkplane/sparkplane/internal/cluster/clustertest"
 	"github.com/sparkplane/sparkplane/internal/provider"
-	"github.com/sparkplane/sparkplane/internal/spark/sparktest"
 	"github.com/sparkplane/sparkplane/internal/state"
 )
-
-// TestHistoryAfterDestroy: applications of both deploy modes write event logs to the cluster's
-// storage; they outlive the cluster, and the history server started by History lists them.
-func TestHistoryAfterDestroy(t *testing.T) {
-	historyAfterDestroy(t, sparktest.Home(t, "3.5.3"), []cluster.JobSpec{
-		{Application: clustertest.App(t, "etl.jar", "work=0.2"), Class: "com.example.Etl"}, // cluster mode
-		{Application: clustertest.App(t, "report.py", "work=0.2")},                         // client mode
-	})
-}
 
 // TestRealSparkHistory: the same with real Spark's event logs and its own history server.
 func TestRealSparkHistory(t *testing.T) {

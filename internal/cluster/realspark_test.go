@@ -68,7 +68,7 @@ func TestRealSparkCluster(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 		defer cancel()
 		ref := cluster.Ref{Name: "real"}
-		c := clustertest.Spec(t, "name: real\nworkers: {count: 1, cores: 2, memory: 3g, max: 4}\n"+
+		c := clustertest.Spec(t, "name: real\nworkers: {count: 1, cores: 2, memory: 3g, min: 1, max: 4}\n"+
 			"spark:\n  conf: {spark.executor.memory: 512m, spark.driver.memory: 512m}\n")
 		t.Cleanup(func() { e.M.Destroy(context.Background(), ref) })
 		st, err := e.M.Create(ctx, c, cluster.CreateOptions{})
@@ -76,8 +76,17 @@ func TestRealSparkCluster(t *testing.T) {
 			t.Fatalf("%v\n%s", err, e.Rec)
 		}
 		d, _ := spark.OpenHome(r.home)
-		if st.Agent.AliveWorkers() != 1 || st.Agent.Master.Version != d.Version || st.Agent.Master.State != "ALIVE" {
-			t.Fatalf("after create: %+v", st.Agent)
+		if st.Agent.AliveWorkers() != 1 || st.Agent.Cores != 2 || st.State != cluster.StateRunning ||
+			st.Agent.Master.Version != d.Version || st.Agent.Master.State != "ALIVE" {
+			t.Fatalf("after create: %s %+v", st.State, st.Agent)
+		}
+		for _, want := range []string{"done Spark " + d.Version + " at", "done master started (spark://127.0.0.1:", "done 1 worker(s) registered (2 cores, 3g)"} {
+			if !strings.Contains(e.Rec.String(), want) {
+				t.Errorf("progress lacks %q:\n%s", want, e.Rec)
+			}
+		}
+		if _, err := e.M.Create(ctx, c, cluster.CreateOptions{}); !errors.As(err, new(*provider.ExistsError)) {
+			t.Errorf("second create: %v", err)
 		}
 		// Spark 4 starts its unauthenticated REST submission server unless told not to.
 		masterLog := filepath.Join(e.Root, "clusters", "real", "nodes", "master", "logs", "spark-master.out")
@@ -92,10 +101,17 @@ func TestRealSparkCluster(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if job.DeployMode != spark.ClusterMode || job.Name != "WordCount" {
+				t.Errorf("job: %+v", job)
+			}
 			var stdout bytes.Buffer
-			final, err := e.M.Wait(ctx, ref, job.ID, cluster.WaitOptions{Stdout: &stdout})
+			var states []string
+			final, err := e.M.Wait(ctx, ref, job.ID, cluster.WaitOptions{Stdout: &stdout, OnChange: func(j state.Job) { states = append(states, j.State) }})
 			if err != nil || final.State != state.JobFinished || final.DeployMode != spark.ClusterMode || final.DriverID == "" || final.AppID == "" {
 				t.Fatalf("%+v %v\n%s", final, err, stdout.String())
+			}
+			if len(states) == 0 || states[len(states)-1] != state.JobFinished {
+				t.Errorf("states seen: %v", states)
 			}
 			if !strings.Contains(stdout.String(), printed) {
 				t.Errorf("the driver's output lacks %q:\n%s", printed, stdout.String())
@@ -123,6 +139,30 @@ func TestRealSparkCluster(t *testing.T) {
 			}
 		})
 
+		t.Run("failing Python job", func(t *testing.T) {
+			// pi.py takes a number of partitions: int("many") raises, and the exit status shows.
+			job, err := e.M.Submit(ctx, ref, cluster.JobSpec{Application: r.pi, Args: []string{"many"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			final, err := e.M.Wait(ctx, ref, job.ID, cluster.WaitOptions{})
+			if err != nil || final.DeployMode != spark.ClientMode || final.State != state.JobFailed || final.ExitCode == nil || *final.ExitCode == 0 || final.Message == "" {
+				t.Errorf("python job: %+v %v", final, err)
+			}
+		})
+
+		t.Run("bad submissions are refused", func(t *testing.T) {
+			for _, js := range []cluster.JobSpec{
+				{Application: "/nonexistent/app.py"},
+				{Application: r.jar, Class: "X", Conf: map[string]string{"spark.master": "local"}},
+				{Application: "ftp://example/app.jar", Class: "X"},
+			} {
+				if _, err := e.M.Submit(ctx, ref, js); err == nil {
+					t.Errorf("submit %+v succeeded", js)
+				}
+			}
+		})
+
 		t.Run("job from git", func(t *testing.T) {
 			repo := t.TempDir()
 			os.MkdirAll(filepath.Join(repo, "jobs"), 0o755)
@@ -141,6 +181,13 @@ func TestRealSparkCluster(t *testing.T) {
 			final, err := e.M.Wait(ctx, ref, job.ID, cluster.WaitOptions{Stdout: &stdout})
 			if err != nil || final.State != state.JobFinished || !strings.Contains(stdout.String(), "Pi is roughly") {
 				t.Fatalf("%+v %v %q", final, err, stdout.String())
+			}
+			job, err = e.M.Submit(ctx, ref, cluster.JobSpec{Git: &agentapi.Git{URL: "file://" + repo, Path: "missing.py"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if final, _ = e.M.Wait(ctx, ref, job.ID, cluster.WaitOptions{}); final.State != state.JobFailed || !strings.Contains(final.Message, "missing.py is not in") {
+				t.Errorf("a path the repository lacks: %+v", final)
 			}
 		})
 
@@ -174,13 +221,43 @@ func TestRealSparkCluster(t *testing.T) {
 				t.Fatalf("add: %v %v", added, err)
 			}
 			st := waitAliveWorkers(t, ctx, e, ref, 3)
-			removed, err := e.M.Remove(ctx, ref, agentapi.RemoveWorkersRequest{Nodes: []string{added[0]}})
-			if err != nil || len(removed) != 1 {
-				t.Fatalf("remove: %v %v", removed, err)
+			if _, err := e.M.Add(ctx, ref, 2); err == nil || !strings.Contains(err.Error(), "above workers.max 4") {
+				t.Errorf("add beyond max: %v", err)
+			}
+			// A worker that runs a driver is refused by name, and not chosen by count. One core
+			// for its executor: Spark would otherwise give the application every free core.
+			long, err := e.M.Submit(ctx, ref, cluster.JobSpec{Application: r.jar, Class: busy, Args: []string{"1", "600"}, Conf: map[string]string{"spark.cores.max": "1"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitState(t, ctx, e, ref, long.ID, state.JobRunning)
+			var driverOn string
+			testutil.Eventually(t, time.Minute, "the driver's worker is known", func() error {
+				st, err := e.M.Status(ctx, ref)
+				if err != nil {
+					return err
+				}
+				for _, w := range st.Agent.Workers {
+					if w.Drivers > 0 {
+						driverOn = w.NodeID
+						return nil
+					}
+				}
+				return errors.New("no worker runs a driver yet")
+			})
+			if _, err := e.M.Remove(ctx, ref, agentapi.RemoveWorkersRequest{Nodes: []string{driverOn}}); err == nil || !strings.Contains(err.Error(), "runs 1 driver") {
+				t.Errorf("removing the driver's worker: %v", err)
+			}
+			removed, err := e.M.Remove(ctx, ref, agentapi.RemoveWorkersRequest{Count: 1})
+			if err != nil || len(removed) != 1 || removed[0] == driverOn {
+				t.Fatalf("remove: %v %v (the driver is on %s)", removed, err, driverOn)
+			}
+			if _, err := e.M.Kill(ctx, ref, long.ID); err != nil {
+				t.Fatal(err)
 			}
 			var sparkID string
 			for _, w := range st.Agent.Workers {
-				if w.NodeID == added[0] {
+				if w.NodeID == removed[0] {
 					sparkID = w.SparkID
 				}
 			}
@@ -199,6 +276,9 @@ func TestRealSparkCluster(t *testing.T) {
 				}
 			}
 			waitAliveWorkers(t, ctx, e, ref, 2)
+			if _, err := e.M.Remove(ctx, ref, agentapi.RemoveWorkersRequest{Count: 2, Force: true}); err == nil || !strings.Contains(err.Error(), "below workers.min 1") {
+				t.Errorf("remove below min: %v", err)
+			}
 		})
 
 		t.Run("a worker's agent killed is replaced", func(t *testing.T) {
@@ -257,6 +337,23 @@ func TestRealSparkCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.NothingLeft(t, "real")
+		// The jobs' history outlives the cluster; their logs went with it.
+		jobs, err := e.M.Jobs(ctx, ref, 0)
+		if err != nil || len(jobs) < 9 {
+			t.Errorf("jobs after destroy: %d %v", len(jobs), err)
+		}
+		if _, err := e.M.Status(ctx, ref); !errors.Is(err, provider.ErrNotFound) {
+			t.Errorf("status after destroy: %v", err)
+		}
+		if len(jobs) > 0 {
+			var buf bytes.Buffer
+			if err := e.M.Logs(ctx, ref, jobs[0].ID, agentapi.Stdout, false, &buf); err == nil || !strings.Contains(err.Error(), "went with it") {
+				t.Errorf("logs after destroy: %v", err)
+			}
+		}
+		if err := e.M.Destroy(ctx, ref); err != nil {
+			t.Errorf("destroy is idempotent: %v", err)
+		}
 		for _, a := range addrs {
 			if a == "" {
 				continue
@@ -316,6 +413,7 @@ func TestRealSparkLifetimes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		submitted := time.Now()
 		for _, name := range []string{"idle", "aged"} {
 			testutil.Eventually(t, 3*time.Minute, name+" gone", func() error {
 				if _, err := e.Prov.Get(ctx, name); !errors.Is(err, provider.ErrNotFound) {
@@ -323,10 +421,22 @@ func TestRealSparkLifetimes(t *testing.T) {
 				}
 				return nil
 			})
+			if name == "idle" {
+				if took := time.Since(submitted); took < 35*time.Second {
+					t.Errorf("destroyed %s after the job's submission: its 5s job and its 30s idle timeout should have kept it longer", took)
+				}
+			}
 			e.NothingLeft(t, name)
 		}
 		if j, err := e.Store.GetJob(ctx, short.ID); err != nil || j.State != state.JobFinished {
 			t.Errorf("the idle cluster's job ran to its end: %+v %v", j, err)
+		}
+		evs, _ := e.Store.ListEvents(ctx, "idle", 0)
+		if len(evs) == 0 || !strings.Contains(evs[len(evs)-1].Message, "cluster destroyed by its agent: it ran no job for lifetime.idleTimeout (30s)") {
+			t.Errorf("the idle cluster's events: %+v", evs)
+		}
+		if _, err := e.M.Status(ctx, cluster.Ref{Name: "idle"}); !errors.As(err, new(*cluster.NotFoundError)) {
+			t.Errorf("status of a self-destroyed cluster: %v", err)
 		}
 		if j, _ := e.Store.GetJob(ctx, long.ID); j.State != state.JobKilled || !strings.Contains(j.Message, "lifetime.maxAge") {
 			t.Errorf("the aged cluster's job: %+v", j)
@@ -335,8 +445,8 @@ func TestRealSparkLifetimes(t *testing.T) {
 }
 
 // TestRealSparkRESTAndRun: a cluster with Spark's REST submission server takes a JVM job and its
-// cancel through it; then a throw-away run creates a cluster, runs the Python example, and
-// destroys it.
+// cancel through it; then throw-away runs create a cluster, run the Python example (once to its
+// end, once failing), and destroy it; a run whose job cannot be submitted makes no cluster.
 func TestRealSparkRESTAndRun(t *testing.T) {
 	forEachLine(t, func(t *testing.T, r realEnv) {
 		e := r.newEnv(t)
@@ -385,6 +495,18 @@ func TestRealSparkRESTAndRun(t *testing.T) {
 			t.Errorf("saved stdout: %q", saved)
 		}
 		e.NothingLeft(t, "once")
+		job, err = e.M.Run(ctx, clustertest.Spec(t, "name: twice\nworkers: {count: 1, cores: 1}\n"), cluster.JobSpec{Application: r.pi, Args: []string{"many"}}, cluster.RunOptions{})
+		if err != nil || job.State != state.JobFailed {
+			t.Errorf("failing run: %+v %v", job, err)
+		}
+		e.NothingLeft(t, "twice")
+		// A job that cannot be submitted makes no cluster at all.
+		if _, err := e.M.Run(ctx, clustertest.Spec(t, "name: never\n"), cluster.JobSpec{Application: "/no/such.py"}, cluster.RunOptions{}); err == nil {
+			t.Error("run with a missing application succeeded")
+		}
+		if _, err := e.Prov.Get(ctx, "never"); !errors.Is(err, provider.ErrNotFound) {
+			t.Error("a cluster was made for a job that could not be submitted")
+		}
 	})
 }
 

@@ -3,7 +3,9 @@ package monitoring_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,9 +19,11 @@ import (
 	"github.com/sparkplane/sparkplane/internal/testutil"
 )
 
-// TestRealSparkMonitoring: a real Prometheus, configured by sparkplane, scrapes the agents and
-// real Spark's PrometheusServlet endpoints (master, workers, a running driver and its executors),
-// and every Grafana dashboard query returns at least one series.
+// TestRealSparkMonitoring: sparkplane writes a Prometheus configuration that promtool accepts; a
+// real Prometheus, run by sparkplane monitor, scrapes the agents and real Spark's
+// PrometheusServlet endpoints (master, workers, a running driver and its executors); every
+// Grafana dashboard query returns at least one series; targets follow an added worker; and
+// Prometheus stops with monitor.
 func TestRealSparkMonitoring(t *testing.T) {
 	testutil.Tool(t, "prometheus", "apt-get install prometheus")
 	for _, line := range sparktest.Lines() {
@@ -55,6 +59,21 @@ func TestRealSparkMonitoring(t *testing.T) {
 
 			dir := filepath.Join(t.TempDir(), "monitoring")
 			listen := testutil.FreeAddr(t)
+			var info cluster.MonitorInfo
+			if err := e.M.Monitor(ctx, ref, cluster.MonitorOptions{Dir: dir, Listen: listen, ConfigOnly: true,
+				Ready: func(i cluster.MonitorInfo) { info = i }}); err != nil {
+				t.Fatal(err)
+			}
+			if info.Agents != 3 || info.Config != filepath.Join(dir, "prometheus.yml") {
+				t.Errorf("config only: %+v", info)
+			}
+			if st, err := os.Stat(filepath.Join(dir, monitoring.TokenFile)); err != nil || st.Mode().Perm() != 0o600 {
+				t.Errorf("token file: %v %v", st, err)
+			}
+			promtool := testutil.Tool(t, "promtool", "apt-get install prometheus")
+			if out, err := exec.Command(promtool, "check", "config", filepath.Join(dir, "prometheus.yml")).CombinedOutput(); err != nil {
+				t.Errorf("promtool check config: %v\n%s", err, out)
+			}
 			testutil.Eventually(t, 2*time.Minute, "the running job's driver and executors are targets", func() error {
 				if err := e.M.Monitor(ctx, ref, cluster.MonitorOptions{Dir: dir, Listen: listen, ConfigOnly: true}); err != nil {
 					return err
@@ -78,6 +97,10 @@ func TestRealSparkMonitoring(t *testing.T) {
 					t.Errorf("%s reads %v, which real Spark %s and the agents do not expose (%v)", q.Where(), missing, line, err)
 				}
 			}
+			// The check can fail.
+			if missing, _ := monitoring.Missing("sparkplane_no_such_metric", names); len(missing) != 1 {
+				t.Errorf("an unknown metric went unnoticed: %v", missing)
+			}
 
 			mctx, stop := context.WithCancel(ctx)
 			ready := make(chan cluster.MonitorInfo, 1)
@@ -86,7 +109,13 @@ func TestRealSparkMonitoring(t *testing.T) {
 				done <- e.M.Monitor(mctx, ref, cluster.MonitorOptions{Dir: dir, Listen: listen, Refresh: 500 * time.Millisecond,
 					ScrapeInterval: time.Second, Ready: func(i cluster.MonitorInfo) { ready <- i }})
 			}()
-			defer func() { stop(); <-done }()
+			stopped := false
+			t.Cleanup(func() {
+				if !stopped {
+					stop()
+					<-done
+				}
+			})
 			var base string
 			select {
 			case i := <-ready:
@@ -101,6 +130,15 @@ func TestRealSparkMonitoring(t *testing.T) {
 				`count(up{job="spark",cluster="mon",component="executors"} == 1)`: 1,
 				`count(up{job="sparkplane",cluster="mon"} == 1)`:                  3,
 				`metrics_master_aliveWorkers_Value{cluster="mon"}`:                2,
+				// The agents' own series.
+				`sparkplane_workers{cluster="mon",state="ALIVE"}`:                       2,
+				`sparkplane_cluster_cores{cluster="mon"}`:                               4,
+				`sparkplane_cluster_memory_bytes{cluster="mon"}`:                        4 << 30,
+				`sparkplane_worker_cores{cluster="mon",node="worker-2"}`:                2,
+				`sparkplane_jobs_finished_total{cluster="mon",state="FINISHED"}`:        1,
+				`sparkplane_jobs_finished_total{cluster="mon",state="FAILED"}`:          1,
+				`sparkplane_job_duration_seconds_count{cluster="mon",state="FINISHED"}`: 1,
+				`sparkplane_jobs_active{cluster="mon"}`:                                 1,
 			}
 			testutil.Eventually(t, 2*time.Minute, "Prometheus has scraped real Spark", func() error { return answers(base, checks) })
 			// Every dashboard query answers with at least one series from this cluster. Rates need
@@ -121,6 +159,34 @@ func TestRealSparkMonitoring(t *testing.T) {
 				}
 				return nil
 			})
+
+			// Targets follow the cluster: a new worker is scraped within moments.
+			if _, err := e.M.Add(ctx, ref, 1); err != nil {
+				t.Fatal(err)
+			}
+			testutil.Eventually(t, 2*time.Minute, "the new worker's agent and Spark worker are scraped", func() error {
+				return answers(base, map[string]float64{
+					`count(up{job="sparkplane",cluster="mon"} == 1)`:               4,
+					`count(up{job="spark",cluster="mon",component="worker"} == 1)`: 3,
+				})
+			})
+			if _, err := e.M.Kill(ctx, ref, long.ID); err != nil {
+				t.Fatal(err)
+			}
+			testutil.Eventually(t, time.Minute, "the killed job is counted", func() error {
+				return answers(base, map[string]float64{`sparkplane_jobs_finished_total{cluster="mon",state="KILLED"}`: 1})
+			})
+			stop()
+			stopped = true
+			if err := <-done; err != nil {
+				t.Errorf("monitor: %v", err)
+			}
+			if _, err := http.Get(base + "/-/ready"); err == nil {
+				t.Error("Prometheus still answers after monitor returned")
+			}
+			if _, err := os.Stat(filepath.Join(dir, "data")); err != nil {
+				t.Errorf("Prometheus' data: %v", err)
+			}
 		})
 	}
 }

@@ -50,15 +50,6 @@ func sparkOptions(home string) func(*testing.T) provider.CreateOptions {
 	}
 }
 
-func TestConformance(t *testing.T) {
-	p, _ := newProvider(t)
-	providertest.Run(t, providertest.Harness{
-		Provider: p,
-		Spec:     smallSpec,
-		Options:  sparkOptions(sparktest.Home(t, "3.5.3")),
-	})
-}
-
 func TestRealSparkConformance(t *testing.T) {
 	for _, line := range sparktest.Lines() {
 		t.Run("Spark"+line, func(t *testing.T) {
