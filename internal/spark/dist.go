@@ -330,6 +330,8 @@ func unpack(tarball, parent, dir string) error {
 	defer os.RemoveAll(tmp)
 	tr := tar.NewReader(gz)
 	top := ""
+	realDirs := map[string]bool{".": true} // directories known to be no link
+	var links []string
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -349,6 +351,11 @@ func unpack(tarball, parent, dir string) error {
 			return fmt.Errorf("archive has more than one top-level directory (%s, %s)", top, first)
 		}
 		target := filepath.Join(tmp, name)
+		// Nothing is written through a link, so that links, each checked alone, cannot be
+		// chained out of the archive.
+		if l := linkOnPath(tmp, filepath.Dir(name), realDirs); l != "" {
+			return fmt.Errorf("refusing entry %q: it goes through the link %q", h.Name, l)
+		}
 		switch h.Typeflag {
 		case tar.TypeDir:
 			if err := os.MkdirAll(target, 0o755); err != nil {
@@ -371,9 +378,10 @@ func unpack(tarball, parent, dir string) error {
 			}
 		case tar.TypeSymlink:
 			link := filepath.Join(filepath.Dir(name), h.Linkname)
-			if filepath.IsAbs(h.Linkname) || strings.HasPrefix(filepath.Clean(link), "..") {
+			if filepath.IsAbs(h.Linkname) || link != top && !strings.HasPrefix(link, top+"/") {
 				return fmt.Errorf("refusing link %q -> %q outside the archive", h.Name, h.Linkname)
 			}
+			links = append(links, name)
 			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
 				return err
 			}
@@ -385,8 +393,41 @@ func unpack(tarball, parent, dir string) error {
 	if top == "" {
 		return errors.New("empty archive")
 	}
+	// A link may still name another (a/up/../..): each must end inside, at something there.
+	root, err := filepath.EvalSymlinks(filepath.Join(tmp, top)) // the cache may itself be under a link
+	if err != nil {
+		return err
+	}
+	for _, name := range links {
+		to, err := filepath.EvalSymlinks(filepath.Join(tmp, name))
+		if err != nil {
+			return fmt.Errorf("refusing link %q: it leads nowhere (%v)", name, err)
+		}
+		if to != root && !strings.HasPrefix(to, root+string(filepath.Separator)) {
+			return fmt.Errorf("refusing link %q: it leads out of the archive", name)
+		}
+	}
 	os.RemoveAll(dir)
 	return os.Rename(filepath.Join(tmp, top), dir)
+}
+
+// linkOnPath returns the first of dir's components (relative to root) that is a symbolic link,
+// or "" when there is none; known remembers the directories seen to be real.
+func linkOnPath(root, dir string, known map[string]bool) string {
+	if known[dir] {
+		return ""
+	}
+	if l := linkOnPath(root, filepath.Dir(dir), known); l != "" {
+		return l
+	}
+	fi, err := os.Lstat(filepath.Join(root, dir))
+	if err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		return dir
+	}
+	if err == nil && fi.IsDir() {
+		known[dir] = true
+	}
+	return ""
 }
 
 // lockFile takes an exclusive advisory lock, waiting until ctx ends.

@@ -184,16 +184,36 @@ func TestUnpackRefusesEscapes(t *testing.T) {
 		"two-roots":   {{name: "a/x", body: "x", mode: 0o644}, {name: "b/y", body: "y", mode: 0o644}},
 		"no-entries":  {},
 		"abs-symlink": {{name: "spark/l", link: "/etc/passwd"}},
+		// Each link alone stays inside by its name; followed one after the other they leave.
+		"link-chain": {{name: "spark/", dir: true}, {name: "spark/d1", link: ".."}, {name: "spark/d1/d2", link: ".."},
+			{name: "spark/d1/d2/outside/evil", body: "x", mode: 0o644}},
+		"link-to-parent":   {{name: "spark/", dir: true}, {name: "spark/up", link: ".."}},
+		"through-a-link":   {{name: "spark/", dir: true}, {name: "spark/bin", link: "jars"}, {name: "spark/jars/", dir: true}, {name: "spark/bin/x", body: "x", mode: 0o644}},
+		"link-via-a-link":  {{name: "spark/", dir: true}, {name: "spark/a/", dir: true}, {name: "spark/a/up", link: ".."}, {name: "spark/b", link: "a/up/../.."}},
+		"link-loop":        {{name: "spark/", dir: true}, {name: "spark/x", link: "y"}, {name: "spark/y", link: "x"}},
+		"dangling-symlink": {{name: "spark/", dir: true}, {name: "spark/l", link: "nothing-here"}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
-			tgz := filepath.Join(dir, "x.tgz")
+			// The archive is unpacked in parent/work; nothing may appear in parent.
+			parent := t.TempDir()
+			dir := filepath.Join(parent, "work")
+			os.Mkdir(dir, 0o755)
+			tgz := filepath.Join(parent, "x.tgz")
 			os.WriteFile(tgz, makeTarball(t, entries), 0o644)
 			if err := unpack(tgz, dir, filepath.Join(dir, "out")); err == nil {
 				t.Fatal("unpack accepted a bad archive")
 			}
 			if _, err := os.Stat(filepath.Join(dir, "out")); err == nil {
 				t.Fatal("a bad archive left an unpacked directory")
+			}
+			for _, d := range []string{parent, dir} {
+				if ents, _ := os.ReadDir(d); len(ents) != map[string]int{parent: 2, dir: 0}[d] {
+					var names []string
+					for _, e := range ents {
+						names = append(names, e.Name())
+					}
+					t.Errorf("%s holds %v after the refusal", d, names)
+				}
 			}
 		})
 	}
