@@ -280,7 +280,7 @@ func (j *jobs) readSubmission(r *http.Request, dir string) (agentapi.JobRequest,
 				return req, nil, &badRequest{msg: fmt.Sprintf("bad file name %q", part.FileName())}
 			}
 			path := filepath.Join(dir, name)
-			f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+			f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 			if err != nil {
 				return req, nil, &badRequest{msg: fmt.Sprintf("file %q given twice", name)}
 			}

@@ -151,7 +151,7 @@ type rotatingFile struct {
 }
 
 func openRotating(path string, max int64) (*rotatingFile, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +165,7 @@ func (r *rotatingFile) Write(p []byte) (int, error) {
 	if r.size+int64(len(p)) > r.max && r.size > 0 {
 		r.f.Close()
 		os.Rename(r.path, r.path+".1")
-		f, err := os.OpenFile(r.path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+		f, err := os.OpenFile(r.path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 		if err != nil {
 			return 0, err
 		}

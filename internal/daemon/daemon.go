@@ -27,7 +27,7 @@ type Process struct {
 // Start starts cmd with its output appended to logPath. The process gets its own group, so that
 // a Ctrl-C reaches sparkplane alone, which then stops it in order.
 func Start(name string, cmd *exec.Cmd, logPath string) (*Process, error) {
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}

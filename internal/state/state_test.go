@@ -204,3 +204,27 @@ func TestNewerSchemaRefused(t *testing.T) {
 		t.Fatal("opened a database from a newer version")
 	}
 }
+
+// The database and SQLite's -wal and -shm files beside it are the user's alone, also when an
+// older sparkplane made the database readable by all.
+func TestDatabaseIsPrivate(t *testing.T) {
+	s, path := open(t)
+	if err := s.PutCluster(context.Background(), Cluster{Name: "a", Provider: "local", Status: ClusterRunning, Spec: json.RawMessage(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{path, path + "-wal", path + "-shm"} {
+		if fi, err := os.Stat(f); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v %v, want mode 0600", filepath.Base(f), fi.Mode(), err)
+		}
+	}
+	s.Close()
+	os.Chmod(path, 0o644)
+	s2, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2.Close()
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Errorf("an older, wider database stays %v", fi.Mode())
+	}
+}

@@ -112,7 +112,7 @@ func (p *Provider) readRecord(name string) (*record, error) {
 }
 
 func (p *Provider) writeRecord(r *record) error {
-	return fsutil.WriteJSON(filepath.Join(p.clusterDir(r.Name), "cluster.json"), r, 0o644)
+	return fsutil.WriteJSON(filepath.Join(p.clusterDir(r.Name), "cluster.json"), r, 0o600)
 }
 
 // lock serialises changes to one cluster's directory across processes (the CLI and the master's

@@ -157,6 +157,12 @@ func TestKilledMasterThenDestroy(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(root, "clusters", c.Name)
+	// What the cluster's record and its agents write is the user's alone.
+	for _, f := range []string{"cluster.json", "token", "nodes/master/agent.json", "nodes/master/agent.log"} {
+		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s: %v %v, want no access for others", f, fi.Mode(), err)
+		}
+	}
 	syscall.Kill(pidOf(t, root, c.Name, "master"), syscall.SIGKILL)
 	testutil.Eventually(t, 30*time.Second, "master reported stopped", func() error {
 		d, err := p.Get(ctx, c.Name)
