@@ -119,10 +119,11 @@ func Run(ctx context.Context, cfg *agentapi.Config, deps Deps) error {
 			return err
 		}
 	}
-	l, err := net.Listen("tcp", cfg.Listen)
+	raw, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("agent API: %w", err)
 	}
+	var l net.Listener = guard(raw)
 	scheme := "http"
 	httpClient := &http.Client{Timeout: 30 * time.Second}
 	if cfg.TLS != nil {
@@ -160,6 +161,7 @@ func Run(ctx context.Context, cfg *agentapi.Config, deps Deps) error {
 	defer stop()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/health", func(w http.ResponseWriter, _ *http.Request) {
+		closeAfter(w) // anyone may ask; no one keeps the connection for it
 		writeJSON(w, http.StatusOK, agentapi.Health{OK: true, Role: cfg.Role, Version: version.String()})
 	})
 	// Shutdown stops this agent and its Spark daemon gracefully; it does not destroy the cluster.
@@ -171,7 +173,7 @@ func Run(ctx context.Context, cfg *agentapi.Config, deps Deps) error {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.registry(r.supervisor, r.collectors()...),
 		promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn)}))
 	r.routes(mux)
-	srv := &http.Server{Handler: n.authenticate(mux), ReadHeaderTimeout: 10 * time.Second}
+	srv := newServer(n.authenticate(mux))
 
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -259,10 +261,16 @@ func (n *node) settings() spark.Settings {
 func (n *node) authenticate(next http.Handler) http.Handler {
 	want := []byte("Bearer " + n.token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/v1/health" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+		if r.URL.Path == "/v1/health" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			closeAfter(w)
 			writeError(w, http.StatusUnauthorized, "missing or wrong cluster token", "")
 			return
 		}
+		trust(r)
 		next.ServeHTTP(w, r)
 	})
 }

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"time"
 )
 
 // files serves what was uploaded with a job to the cluster's other nodes, for providers whose
@@ -79,8 +78,8 @@ func (f *files) startLocked() error {
 	f.base = "http://" + advertised(l.Addr().String(), f.host)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /files/{token}/{path...}", f.serve)
-	f.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go f.srv.Serve(l)
+	f.srv = newServer(mux)
+	go f.srv.Serve(guard(l))
 	return nil
 }
 
@@ -89,9 +88,11 @@ func (f *files) serve(w http.ResponseWriter, r *http.Request) {
 	dir, ok := f.grants[r.PathValue("token")]
 	f.mu.Unlock()
 	if !ok {
+		closeAfter(w)
 		http.NotFound(w, r)
 		return
 	}
+	trust(r)                      // a worker fetching its job's files
 	root, err := os.OpenRoot(dir) // nothing outside the job's directory, whatever the path says
 	if err != nil {
 		http.NotFound(w, r)
