@@ -60,6 +60,9 @@ func newJobs(m *master) *jobs {
 // uploadLimit bounds one submission's files.
 const uploadLimit = 4 << 30
 
+// maxParts bounds the parts of one submission: a job description and its files.
+const maxParts = 256
+
 // submitTimeout bounds how long spark-submit may take to hand a driver to the master.
 const submitTimeout = 5 * time.Minute
 
@@ -140,7 +143,26 @@ func (j *jobs) update(id string, fn func(*state.Job)) {
 	j.saving.Unlock()
 	if state.JobDone(job.State) {
 		j.files.withdraw(id)
+		j.removeInputs(id)
 		j.m.event("job", fmt.Sprintf("job %s (%s) %s%s", job.ID, job.Name, strings.ToLower(job.State), suffix(job.Message)))
+	}
+}
+
+// jobLogs are the files of a job's directory that outlive it (its output, for sparkplane logs);
+// the rest (uploaded files, a git checkout) goes when it ends.
+var jobLogs = []string{agentapi.Stdout, agentapi.Stderr, "submit.log"}
+
+func (j *jobs) removeInputs(id string) {
+	entries, err := os.ReadDir(j.dir(id))
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !slices.Contains(jobLogs, e.Name()) {
+			if err := os.RemoveAll(filepath.Join(j.dir(id), e.Name())); err != nil {
+				j.m.log.Warn("remove a finished job's inputs", "job", id, "err", err)
+			}
+		}
 	}
 }
 
@@ -251,7 +273,10 @@ func (j *jobs) readSubmission(r *http.Request, dir string) (agentapi.JobRequest,
 	uploads := map[string]string{}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if ct == "application/json" {
-		return req, uploads, decodeBody(r, &req)
+		if err := decodeBody(r, &req); err != nil {
+			return req, nil, &badRequest{msg: "the job description is not valid JSON: " + err.Error()}
+		}
+		return req, uploads, nil
 	}
 	mr, err := r.MultipartReader()
 	if err != nil {
@@ -261,6 +286,7 @@ func (j *jobs) readSubmission(r *http.Request, dir string) (agentapi.JobRequest,
 		return req, nil, err
 	}
 	var total int64
+	parts, jobs := 0, 0
 	for {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
@@ -269,11 +295,19 @@ func (j *jobs) readSubmission(r *http.Request, dir string) (agentapi.JobRequest,
 		if err != nil {
 			return req, nil, &badRequest{msg: "reading the submission: " + err.Error()}
 		}
+		if parts++; parts > maxParts {
+			return req, nil, &badRequest{msg: fmt.Sprintf("the submission has more than %d parts", maxParts), hint: "pack many files into an archive (--archives) or put them in storage"}
+		}
 		switch part.FormName() {
 		case "job":
+			if jobs++; jobs > 1 {
+				return req, nil, &badRequest{msg: "the submission has more than one job description"}
+			}
 			if err := json.NewDecoder(io.LimitReader(part, 1<<20)).Decode(&req); err != nil {
 				return req, nil, &badRequest{msg: "the job description is not valid JSON: " + err.Error()}
 			}
+		default:
+			return req, nil, &badRequest{msg: fmt.Sprintf("unknown part %q in the submission: it has a job description and files", part.FormName())}
 		case "file":
 			name := filepath.Base(part.FileName())
 			if name == "." || name == "/" || strings.HasPrefix(name, ".") {
@@ -807,8 +841,11 @@ func (j *jobs) handleLogs(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "stream must be stdout or stderr", "")
 		return
 	}
-	var offset int64
-	fmt.Sscan(r.URL.Query().Get("offset"), &offset)
+	offset, err := parseOffset(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error(), "")
+		return
+	}
 	job, err := j.get(r.Context(), id)
 	if err != nil {
 		writeError(w, http.StatusNotFound, err.Error(), "")
@@ -877,6 +914,19 @@ func (j *jobs) driverLogs(ctx context.Context, job *state.Job, stream string, of
 
 // readChunk reads up to logChunk bytes of a file from offset; a negative offset counts from the
 // end. A missing file is empty.
+// parseOffset reads a log request's offset: bytes from the start, or from the end when negative.
+func parseOffset(r *http.Request) (int64, error) {
+	v := r.URL.Query().Get("offset")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("offset %q is not a whole number of bytes", v)
+	}
+	return n, nil
+}
+
 func readChunk(path string, offset int64) (*agentapi.LogChunk, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -886,13 +936,14 @@ func readChunk(path string, offset int64) (*agentapi.LogChunk, error) {
 		return nil, err
 	}
 	defer f.Close()
-	if offset < 0 {
-		st, err := f.Stat()
-		if err != nil {
-			return nil, err
-		}
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if offset < 0 { // the last -offset bytes
 		offset = max(st.Size()+offset, 0)
 	}
+	offset = min(offset, st.Size()) // past the end is the end
 	if _, err := f.Seek(offset, io.SeekStart); err != nil {
 		return nil, err
 	}

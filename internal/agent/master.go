@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -558,10 +559,14 @@ func (m *master) findRegisteredLocked(sw spark.WorkerInfo) *registered {
 	return nil
 }
 
+// nodeIDRe is what a node id may be: providers name their nodes so (worker-3, i-0abc…), and
+// ids go into events, metrics labels and, on some providers, paths.
+var nodeIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+
 func (m *master) handleRegister(w http.ResponseWriter, r *http.Request) {
 	var reg agentapi.Registration
-	if err := decodeBody(r, &reg); err != nil || reg.NodeID == "" {
-		writeError(w, http.StatusBadRequest, "bad registration", "")
+	if err := decodeBody(r, &reg); err != nil || !nodeIDRe.MatchString(reg.NodeID) {
+		writeError(w, http.StatusBadRequest, "bad registration", "a registration is JSON with the node's id (letters, digits, . _ -)")
 		return
 	}
 	now := m.deps.Now()

@@ -196,11 +196,14 @@ func (w *worker) routes(mux *http.ServeMux) {
 		id := r.PathValue("id")
 		stream := r.URL.Query().Get("stream")
 		if !driverIDRe.MatchString(id) || (stream != agentapi.Stdout && stream != agentapi.Stderr) {
-			writeError(rw, http.StatusBadRequest, "bad driver id or stream", "")
+			writeError(rw, http.StatusBadRequest, "bad driver id or stream", "a driver id is driver-<yyyyMMddHHmmss>-<n>; the stream stdout or stderr")
 			return
 		}
-		var offset int64
-		fmt.Sscan(r.URL.Query().Get("offset"), &offset)
+		offset, err := parseOffset(r)
+		if err != nil {
+			writeError(rw, http.StatusBadRequest, err.Error(), "")
+			return
+		}
 		// DriverRunner keeps each driver's output in <work dir>/<driver id>/.
 		chunk, err := readChunk(filepath.Join(w.sparkEnv().WorkDir, id, stream), offset)
 		if err != nil {
@@ -246,7 +249,9 @@ func (w *worker) interrupt(ctx context.Context, ev agentapi.Interruption) {
 }
 
 // driverIDRe keeps a driver id from naming a path outside the work dir.
-var driverIDRe = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+// driverIDRe is the form of Spark's driver ids (Master.newDriverId: "driver-%s-%04d" of a
+// yyyyMMddHHmmss time): nothing else may name a directory under the work dir.
+var driverIDRe = regexp.MustCompile(`^driver-[0-9]{14}-[0-9]{4,}$`)
 
 // decommission sends the Spark worker the signal it decommissions on. Spark then stops giving it
 // work, moves its executors' blocks away and tells the master, which marks it DECOMMISSIONED.
