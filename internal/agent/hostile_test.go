@@ -171,3 +171,48 @@ func TestFinishedJobKeepsOnlyItsLogs(t *testing.T) {
 		t.Errorf("the finished job's logs: %v %v", chunk, err)
 	}
 }
+
+// A worker whose master's agent is gone stops itself once the cluster's lifetime could no longer
+// have kept it: here lifetime.idleTimeout 1h, and an hour and a bit without an answer.
+func TestOrphanedWorkerStopsItself(t *testing.T) {
+	c := startCluster(t, 1, spec.Lifetime{IdleTimeout: time.Hour})
+	c.prov.mu.Lock()
+	done := c.prov.done["worker-1"]
+	c.prov.mu.Unlock()
+	c.cancel() // the master's agent stops; nothing destroys the cluster
+	<-c.done
+	c.clock.Advance(50 * time.Minute)
+	select {
+	case <-done:
+		t.Fatal("the worker stopped before its lifetime allowed")
+	case <-time.After(time.Second):
+	}
+	c.clock.Advance(15 * time.Minute)
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the orphaned worker still runs an hour and five minutes after its master's agent went")
+	}
+}
+
+func TestOrphanLimit(t *testing.T) {
+	created := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		lt      spec.Lifetime
+		oneHost bool
+		at      time.Duration // after creation
+		want    time.Duration
+	}{
+		{spec.Lifetime{}, false, time.Hour, 0},
+		{spec.Lifetime{}, true, time.Hour, 10 * time.Minute},
+		{spec.Lifetime{IdleTimeout: 30 * time.Minute}, false, time.Hour, 30 * time.Minute},
+		{spec.Lifetime{IdleTimeout: 30 * time.Minute}, true, time.Hour, 10 * time.Minute},
+		{spec.Lifetime{MaxAge: 2 * time.Hour}, false, time.Hour, 0},
+		{spec.Lifetime{MaxAge: 2 * time.Hour}, false, 3 * time.Hour, time.Minute},
+	} {
+		w := &worker{node: &node{cfg: &agentapi.Config{CreatedAt: created, OneHost: tc.oneHost, Spec: spec.Cluster{Lifetime: tc.lt}}}}
+		if got, why := w.orphanLimit(created.Add(tc.at)); got != tc.want || (got > 0) != (why != "") {
+			t.Errorf("%+v oneHost=%v at +%s: %s (%q), want %s", tc.lt, tc.oneHost, tc.at, got, why, tc.want)
+		}
+	}
+}

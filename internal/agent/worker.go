@@ -72,12 +72,17 @@ func (w *worker) run(ctx context.Context, _ context.CancelFunc) {
 	defer w.daemonLog.Close()
 	// The Spark master's address comes from the master's agent; keep asking until it answers.
 	var reply *agentapi.RegistrationReply
+	since := w.deps.Now()
 	for backoff := 200 * time.Millisecond; ; backoff = min(backoff*2, 5*time.Second) {
 		var err error
 		if reply, err = w.master.Register(ctx, w.registration()); err == nil {
 			break
 		}
 		w.log.Warn("cannot reach the master's agent yet", "err", err)
+		if limit, why := w.orphanLimit(w.deps.Now()); limit > 0 && w.deps.Now().Sub(since) >= limit {
+			w.log.Error("stopping this worker: its master's agent has not answered since it started", "because", why)
+			return
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -119,18 +124,52 @@ func (w *worker) run(ctx context.Context, _ context.CancelFunc) {
 		case <-tick.C:
 			w.refresh(ctx)
 			_, err := w.master.Register(ctx, w.registration())
+			now := w.deps.Now()
 			w.mu.Lock()
 			if err != nil {
 				w.heartbeatFailures++
 			} else {
-				w.lastHeartbeat = w.deps.Now()
+				w.lastHeartbeat = now
 			}
+			lost := now.Sub(w.lastHeartbeat)
 			w.mu.Unlock()
 			if err != nil {
-				w.log.Warn("heartbeat to the master's agent failed", "err", err)
+				w.log.Warn("heartbeat to the master's agent failed", "err", err, "for", lost.Round(time.Second))
+				if limit, why := w.orphanLimit(now); limit > 0 && lost >= limit {
+					w.log.Error("stopping this worker: its master's agent has not answered for "+lost.Round(time.Second).String(), "because", why)
+					stopDaemon()
+					wg.Wait()
+					return
+				}
 			}
 		}
 	}
+}
+
+// orphanLimit is how long this worker runs on while its master's agent does not answer, and why;
+// 0 is for as long as it takes. No longer than the cluster's lifetime would let it live: past
+// lifetime.maxAge, a minute; with lifetime.idleTimeout, that long (no job can have run through
+// sparkplane meanwhile). On one host, where a master's agent that is gone stays gone (nothing
+// restarts it), ten minutes.
+func (w *worker) orphanLimit(now time.Time) (time.Duration, string) {
+	lt := w.cfg.Spec.Lifetime
+	var limit time.Duration
+	var why string
+	take := func(d time.Duration, reason string) {
+		if limit == 0 || d < limit {
+			limit, why = d, reason
+		}
+	}
+	if lt.MaxAge > 0 && !w.cfg.CreatedAt.IsZero() && now.After(w.cfg.CreatedAt.Add(lt.MaxAge)) {
+		take(time.Minute, fmt.Sprintf("the cluster is past its lifetime.maxAge (%s)", lt.MaxAge))
+	}
+	if lt.IdleTimeout > 0 {
+		take(lt.IdleTimeout, fmt.Sprintf("the cluster's lifetime.idleTimeout is %s", lt.IdleTimeout))
+	}
+	if w.cfg.OneHost {
+		take(10*time.Minute, "on one host a master's agent that stopped does not come back")
+	}
+	return limit, why
 }
 
 // refresh reads the Spark worker's own state.
