@@ -50,20 +50,34 @@ type Options struct {
 	Overrides   []Override
 }
 
+// MaxSize is the largest spec read: far above any real one (a few KiB), low enough that a
+// mistaken file or a stream cannot make sparkplane read without end.
+const MaxSize = 4 << 20
+
 // LoadFile reads the spec at path ("-" is standard input).
 func LoadFile(path string, opts Options) (*Cluster, error) {
-	var data []byte
-	var err error
+	var r io.Reader = os.Stdin
 	if path == "-" {
-		data, err = io.ReadAll(os.Stdin)
 		path = "<stdin>"
 	} else {
-		data, err = os.ReadFile(path)
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("read cluster spec: %w", err)
+		}
+		defer f.Close()
+		r = f
 	}
+	data, err := io.ReadAll(io.LimitReader(r, MaxSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("read cluster spec: %w", err)
+		return nil, fmt.Errorf("read cluster spec %s: %w", path, err)
 	}
 	return Parse(path, data, opts)
+}
+
+// tooLarge is the error for a spec over MaxSize.
+func tooLarge(file string, size int) error {
+	return ErrorList{newFieldError(Pos{File: file, Line: 1}, "", "a cluster spec is a few KiB; check that this is the file you meant",
+		"the spec is over %d MiB (%d bytes read)", MaxSize>>20, size)}
 }
 
 // Default returns the spec used when the user gives none: a local cluster of one master and two
@@ -75,6 +89,9 @@ func Default(opts Options) (*Cluster, error) {
 // Parse decodes, overrides, defaults and validates one spec. file names the source in errors;
 // data may be empty, which means "all defaults" (apiVersion and kind may then be left out).
 func Parse(file string, data []byte, opts Options) (*Cluster, error) {
+	if len(data) > MaxSize {
+		return nil, tooLarge(file, len(data))
+	}
 	root, err := parseYAML(file, data)
 	if err != nil {
 		return nil, err
@@ -158,20 +175,40 @@ func parseYAML(file string, data []byte) (*yaml.Node, error) {
 
 // syntaxError turns yaml.v3's "yaml: line N: msg" into a positioned error. yaml.v3 often names
 // the line where the enclosing block began rather than the line at fault, so the line reported is
-// the end of the shortest prefix of the file that fails with the same message.
+// the end of the shortest prefix of the file that fails with the same message. A prefix that
+// stops before the fault parses (or fails otherwise), and every prefix that holds it fails the
+// same way, so a binary search finds it in O(n log n): a syntax error at the end of a 1 MB spec
+// takes a handful of parses, not one per line.
 func syntaxError(file string, data []byte, err error) error {
 	line, msg := splitYAMLError(err)
-	lines := bytes.SplitAfter(data, []byte("\n"))
-	for k := 1; k <= len(lines); k++ {
+	var ends []int // ends[k-1] is the length of the first k lines
+	for i, b := range data {
+		if b == '\n' {
+			ends = append(ends, i+1)
+		}
+	}
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		ends = append(ends, len(data))
+	}
+	fails := func(k int) bool {
 		var n yaml.Node
-		perr := yaml.Unmarshal(bytes.Join(lines[:k], nil), &n)
+		perr := yaml.Unmarshal(data[:ends[k-1]], &n)
 		if perr == nil {
-			continue
+			return false
 		}
-		if _, m := splitYAMLError(perr); m == msg {
-			line = k
-			break
+		_, m := splitYAMLError(perr)
+		return m == msg
+	}
+	if lo, hi := 1, len(ends); hi >= 1 && fails(hi) {
+		for lo < hi {
+			mid := lo + (hi-lo)/2
+			if fails(mid) {
+				hi = mid
+			} else {
+				lo = mid + 1
+			}
 		}
+		line = hi
 	}
 	return ErrorList{newFieldError(Pos{File: file, Line: line}, "", "check indentation and quoting", "YAML syntax: %s", msg)}
 }

@@ -1,7 +1,9 @@
 package spec
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -255,5 +257,49 @@ func TestStoragePathIsResolvedAgainstTheSpec(t *testing.T) {
 	c, err = Default(Options{DefaultName: "d", Overrides: []Override{{Path: []string{"storage", "path"}, Value: "/abs/events"}}})
 	if err != nil || c == nil || c.Storage.Path != "/abs/events" {
 		t.Errorf("absolute path: %q %v", c.Storage.Path, err)
+	}
+}
+
+// longSpec is a spec of about size bytes (a long spark.conf) whose last line breaks the YAML the
+// way invalid-syntax.yaml does; it returns the spec and that line's number.
+func longSpec(size int) ([]byte, int) {
+	var b strings.Builder
+	b.WriteString("apiVersion: sparkplane.dev/v1alpha1\nkind: Cluster\nname: big\nspark:\n  conf:\n")
+	lines := 5
+	for i := 0; b.Len() < size; i++ {
+		fmt.Fprintf(&b, "    spark.sparkplane.test.%d: value-%d\n", i, i)
+		lines++
+	}
+	b.WriteString("   bad: 3\n")
+	return []byte(b.String()), lines + 1
+}
+
+// A syntax error at the end of a long spec is found where it is (not where its block began),
+// and quickly: the search for the line parses a handful of prefixes, not one per line.
+func TestSyntaxErrorAtTheEndOfALongSpec(t *testing.T) {
+	data, line := longSpec(256 << 10)
+	_, err := Parse("big.yaml", data, Options{})
+	if want := fmt.Sprintf("big.yaml:%d: YAML syntax", line); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want %q", err, want)
+	}
+}
+
+func TestSpecOverMaxSizeIsRefused(t *testing.T) {
+	data := append([]byte("apiVersion: sparkplane.dev/v1alpha1\nkind: Cluster\nname: big\n# "), bytes.Repeat([]byte("x"), MaxSize)...)
+	path := filepath.Join(t.TempDir(), "big.yaml")
+	os.WriteFile(path, data, 0o644)
+	_, err := LoadFile(path, Options{})
+	if err == nil || !strings.Contains(err.Error(), "big.yaml:1: the spec is over 4 MiB") || !strings.Contains(err.Error(), "check that this is the file you meant") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// BenchmarkSyntaxErrorIn1MB: the time to report a syntax error on the last line of a 1 MB spec.
+func BenchmarkSyntaxErrorIn1MB(b *testing.B) {
+	data, _ := longSpec(1 << 20)
+	for b.Loop() {
+		if _, err := Parse("big.yaml", data, Options{}); err == nil {
+			b.Fatal("no error")
+		}
 	}
 }
