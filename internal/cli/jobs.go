@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/sparkplane/sparkplane/internal/agent/agentapi"
 	"github.com/sparkplane/sparkplane/internal/cluster"
@@ -41,11 +42,39 @@ func (j *jobFlags) add(cmd *cobra.Command) {
 	fl.SetInterspersed(false)
 }
 
-func (j *jobFlags) spec(app string, args []string) (cluster.JobSpec, error) {
-	// "APP -- ARGS" is allowed for symmetry with other tools; the "--" is not the application's.
+// appArgs checks the arguments after APP. They are the application's; but one that is a flag
+// of this command was most likely meant for sparkplane (submit -n c app.py -o json), and going
+// silently to the application it would be lost. Such a flag is refused with the fix, unless
+// "APP -- ARGS" says plainly that everything after APP is the application's.
+func appArgs(cmd *cobra.Command, app string, args []string) ([]string, error) {
 	if len(args) > 0 && args[0] == "--" {
-		args = args[1:]
+		return args[1:], nil
 	}
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		var fl *pflag.Flag
+		if strings.HasPrefix(a, "--") {
+			fl = cmd.Flags().Lookup(name)
+		} else if len(name) == 1 {
+			fl = cmd.Flags().ShorthandLookup(name)
+		}
+		if fl == nil || fl.Name == "help" {
+			continue
+		}
+		return nil, usagef("%s comes after the application %s, so it would go to the application, not to sparkplane.\n"+
+			"Put sparkplane's flags before %s: sparkplane %s --%s ... %s\n"+
+			"or, if %s takes %s itself, say so with --: %s -- %s", a, app, app, cmd.Name(), fl.Name, app, app, a, app, strings.Join(args, " "))
+	}
+	return args, nil
+}
+
+func (j *jobFlags) spec(app string, args []string) (cluster.JobSpec, error) {
 	js := cluster.JobSpec{Class: j.class, Name: j.appName, Args: args, PyFiles: j.pyFiles, Jars: j.jars, Files: j.files}
 	if len(j.conf) > 0 {
 		js.Conf = map[string]string{}
@@ -78,7 +107,9 @@ func newSubmitCmd(f *Factory) *cobra.Command {
 		Short: "Submit a job to a cluster",
 		Long: `Submit an application to a cluster. APP is a local file (uploaded to the master), a URL Spark
 can read (https://, s3a://, local:/path/on/every/node), or, with --git, a path in a repository
-that is cloned on the master. Everything after APP is passed to the application.
+that is cloned on the master. Everything after APP is passed to the application; sparkplane's
+own flags go before APP (one of them after APP is refused, unless APP -- ARGS says that the
+application takes it).
 
 JVM applications run in cluster deploy mode (the driver runs on a worker); Python applications
 run in client mode on the master, since Spark's standalone cluster mode does not run Python.
@@ -98,7 +129,11 @@ and exits 3 if it does not finish successfully.`,
 			if len(rest) == 0 {
 				return usagef("which application? give a file, a URL, or with --git a path in the repository")
 			}
-			js, err := jf.spec(rest[0], rest[1:])
+			appargs, err := appArgs(cmd, rest[0], rest[1:])
+			if err != nil {
+				return err
+			}
+			js, err := jf.spec(rest[0], appargs)
 			if err != nil {
 				return err
 			}
@@ -375,7 +410,8 @@ func newRunCmd(f *Factory) *cobra.Command {
 		Long: `Run one job on a cluster that exists only for it: create the cluster, submit the job, show
 its output as it runs, keep its logs if asked, and destroy the cluster. The cluster is destroyed
 however the job ends, on errors and on Ctrl-C too, unless --keep. The exit status is the job's:
-0 when it finished, 3 when it failed or was killed.
+0 when it finished, 3 when it failed or was killed. As with submit, everything after APP is
+the application's, so sparkplane's flags go before APP.
 
 Without -f the cluster is a local one of two workers named run-XXXX.`,
 		Example: `  sparkplane run examples/pi.py 20
@@ -386,7 +422,11 @@ Without -f the cluster is a local one of two workers named run-XXXX.`,
 			if len(args) == 0 {
 				return usagef("which application? give a file, a URL, or with --git a path in the repository")
 			}
-			js, err := jf.spec(args[0], args[1:])
+			appargs, err := appArgs(cmd, args[0], args[1:])
+			if err != nil {
+				return err
+			}
+			js, err := jf.spec(args[0], appargs)
 			if err != nil {
 				return err
 			}

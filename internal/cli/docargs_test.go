@@ -1,0 +1,55 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/sparkplane/sparkplane/internal/testutil"
+)
+
+// Every submit and run in the README and docs/ puts sparkplane's flags before the application,
+// as the binary requires (appArgs): a doc that shows otherwise teaches a command that fails.
+func TestDocsPutFlagsBeforeTheApplication(t *testing.T) {
+	root := testutil.RepoRoot(t)
+	files, _ := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	more, _ := filepath.Glob(filepath.Join(root, "docs", "*", "*.md"))
+	files = append(append(files, more...), filepath.Join(root, "README.md"))
+	cmdRe := regexp.MustCompile("sparkplane (submit|run) ([^`|\\n]*)")
+	seen := 0
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			for _, m := range cmdRe.FindAllStringSubmatch(line, -1) {
+				rootCmd := NewRoot(&Factory{IO: &IOStreams{}, Getenv: func(string) string { return "" }})
+				cmd, _, err := rootCmd.Find([]string{m[1]})
+				if err != nil {
+					t.Fatal(err)
+				}
+				words := strings.Fields(strings.Split(m[2], "#")[0])
+				if err := cmd.ParseFlags(words); err != nil {
+					continue // prose, not a command line
+				}
+				args := cmd.Flags().Args()
+				if m[1] == "submit" && len(args) > 0 && cmd.Flags().Lookup("name").Changed == false && !strings.HasPrefix(words[0], "-") {
+					args = args[1:] // submit NAME APP …
+				}
+				if len(args) == 0 {
+					continue
+				}
+				seen++
+				if _, err := appArgs(cmd, args[0], args[1:]); err != nil {
+					t.Errorf("%s:%d: %s\n%v", filepath.Base(file), i+1, m[0], err)
+				}
+			}
+		}
+	}
+	if seen < 5 {
+		t.Errorf("only %d submit and run command lines found in the docs: the check proves little", seen)
+	}
+}
