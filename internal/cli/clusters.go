@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/sparkplane/sparkplane/internal/agent/agentapi"
 	"github.com/sparkplane/sparkplane/internal/cluster"
@@ -26,17 +27,27 @@ type specFlags struct {
 	workers   int
 	sets      []string
 	sparkHome string
+	flags     *pflag.FlagSet
 }
 
 func (s *specFlags) add(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVarP(&s.file, "file", "f", "", "cluster spec (YAML); - reads standard input. Without it: a local cluster of two workers")
 	fl.StringVarP(&s.name, "name", "n", "", "cluster name (overrides the spec's name)")
-	fl.StringVarP(&s.provider, "provider", "p", "", "provider: local, aws, kubernetes, nomad or hosts (overrides the spec)")
-	fl.IntVar(&s.workers, "workers", -1, "number of workers (overrides workers.count)")
+	s.flags = fl
+	fl.StringVarP(&s.provider, "provider", "p", "", "provider: "+orList(builtInProviders)+" (overrides the spec)")
+	fl.IntVar(&s.workers, "workers", 0, "number of workers (overrides workers.count)")
 	fl.StringArrayVar(&s.sets, "set", nil, "set any spec field, e.g. --set workers.max=20 --set spark.conf.spark.executor.memory=2g (repeatable)")
 	fl.StringVar(&s.sparkHome, "spark-home", "", "an unpacked Spark or a pip-installed pyspark package directory, to use instead of SPARK_HOME or a download (local provider)")
 	cmd.MarkFlagFilename("file", "yaml", "yml")
+}
+
+// orList is "a", "a or b", "a, b or c".
+func orList(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
 }
 
 func yamlString(s string) string { b, _ := json.Marshal(s); return string(b) }
@@ -50,7 +61,10 @@ func (s *specFlags) load(defaultName string) (*spec.Cluster, error) {
 	if s.provider != "" {
 		ov = append(ov, spec.Override{Path: []string{"provider"}, Value: yamlString(s.provider), Flag: "-p " + s.provider})
 	}
-	if s.workers >= 0 {
+	if s.flags != nil && s.flags.Changed("workers") {
+		if s.workers < 0 {
+			return nil, usagef("--workers %d: give 0 or more workers", s.workers)
+		}
 		ov = append(ov, spec.Override{Path: []string{"workers", "count"}, Value: strconv.Itoa(s.workers), Flag: fmt.Sprintf("--workers %d", s.workers)})
 	}
 	for _, set := range s.sets {

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -51,5 +52,24 @@ func TestDocsPutFlagsBeforeTheApplication(t *testing.T) {
 	}
 	if seen < 5 {
 		t.Errorf("only %d submit and run command lines found in the docs: the check proves little", seen)
+	}
+}
+
+// The providers help offers are the ones the registry has.
+func TestBuiltInProvidersAreRegistered(t *testing.T) {
+	f := &Factory{IO: &IOStreams{}, Getenv: func(k string) string {
+		if k == "SPARKPLANE_HOME" {
+			return t.TempDir()
+		}
+		return ""
+	}}
+	r, err := f.Providers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := r.Names()
+	want := slices.Sorted(slices.Values(builtInProviders))
+	if !slices.Equal(got, want) {
+		t.Errorf("registered %v, help offers %v", got, want)
 	}
 }

@@ -91,6 +91,9 @@ func (f *Factory) Close() {
 	}
 }
 
+// builtInProviders are the providers this build has, as Providers registers them.
+var builtInProviders = []string{local.Name, aws.Name}
+
 // Providers is the registry of providers this build has.
 func (f *Factory) Providers() (*provider.Registry, error) {
 	home, err := f.Home()

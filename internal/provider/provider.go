@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/sparkplane/sparkplane/internal/agent/agentapi"
@@ -193,7 +194,7 @@ type UnavailableError struct {
 }
 
 func (e *UnavailableError) Error() string {
-	return fmt.Sprintf("provider %q is not available in this build (available: %v)", e.Name, e.Available)
+	return fmt.Sprintf("provider %q is not in this build of sparkplane, which has %s", e.Name, strings.Join(e.Available, ", "))
 }
 
 // Get makes the named provider.
