@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sparkplane/sparkplane/internal/agent/agentapi"
 	"github.com/sparkplane/sparkplane/internal/provider"
 	"github.com/sparkplane/sparkplane/internal/spec"
 	"github.com/sparkplane/sparkplane/internal/state"
@@ -123,6 +125,10 @@ func exitCode(ctx context.Context, err error) int {
 	case errors.As(err, &ue), errors.As(err, &list), errors.As(err, &fe), isCobraUsage(err):
 		return ExitUsage
 	case errors.Is(err, provider.ErrNotFound), errors.Is(err, state.ErrNotFound):
+		return ExitNotFound
+	}
+	// An agent's 404: the cluster is there, the job it was asked about is not.
+	if ae := (*agentapi.APIError)(nil); errors.As(err, &ae) && ae.Status == http.StatusNotFound {
 		return ExitNotFound
 	}
 	return ExitFailure

@@ -76,7 +76,22 @@ or save it where your shell loads completions, e.g.
 }
 
 // addOutputFlag adds -o/--output.
+// outputFormat is -o's value: one of the formats, checked when the flag is parsed, so that a
+// wrong one is a usage error that lists them.
+type outputFormat struct{ v *string }
+
+func (o outputFormat) String() string { return *o.v }
+func (o outputFormat) Type() string   { return "format" }
+func (o outputFormat) Set(s string) error {
+	if s != FormatTable && s != FormatJSON && s != FormatYAML {
+		return fmt.Errorf("%q is not a format: use table, json or yaml", s)
+	}
+	*o.v = s
+	return nil
+}
+
 func addOutputFlag(cmd *cobra.Command, output *string) {
-	cmd.Flags().StringVarP(output, "output", "o", FormatTable, "output format: table, json or yaml")
+	*output = FormatTable
+	cmd.Flags().VarP(outputFormat{output}, "output", "o", "output format: table, json or yaml")
 	cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{FormatTable, FormatJSON, FormatYAML}, cobra.ShellCompDirectiveNoFileComp))
 }
