@@ -39,7 +39,8 @@ type ServerOptions struct {
 	Dir       string // the monitoring directory, with its configuration written
 	Listen    string // host:port of its web UI and API
 	Retention time.Duration
-	// ReadyTimeout bounds the wait for Prometheus to be ready (default 1 minute).
+	// ReadyTimeout bounds the wait for Prometheus to be ready (default 3 minutes: it is waited on
+	// as a process, so an exit ends the wait at once, and a loaded machine is slow).
 	ReadyTimeout time.Duration
 }
 
@@ -50,7 +51,7 @@ func StartPrometheus(ctx context.Context, o ServerOptions) (*Server, error) {
 		o.Retention = 15 * 24 * time.Hour
 	}
 	if o.ReadyTimeout <= 0 {
-		o.ReadyTimeout = time.Minute
+		o.ReadyTimeout = 3 * time.Minute
 	}
 	// Prometheus would say so only in its log; say it plainly.
 	l, err := net.Listen("tcp", o.Listen)

@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
+	"github.com/sparkplane/sparkplane/internal/daemon"
 	sparkaws "github.com/sparkplane/sparkplane/internal/provider/aws"
 	"github.com/sparkplane/sparkplane/internal/testutil"
 )
@@ -121,33 +122,21 @@ func StartMoto(t testing.TB) *Moto {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	logf, err := os.Create(filepath.Join(t.TempDir(), "moto.log"))
+	// Waited on as a process: it answers, or it has exited (and its log says why); the bound is
+	// generous, since on a loaded machine moto takes far longer than its usual second.
+	proc, err := daemon.Start("moto_server", exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port)), filepath.Join(t.TempDir(), "moto.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		logf.Close()
-	})
+	t.Cleanup(func() { proc.Stop(5 * time.Second) })
 	m := &Moto{Backend: fmt.Sprintf("http://127.0.0.1:%d", port)}
 	backend, _ := url.Parse(m.Backend)
 	front := httptest.NewServer(m.front(backend))
 	t.Cleanup(front.Close)
 	m.URL = front.URL
-	testutil.Eventually(t, 30*time.Second, "moto answers", func() error {
-		resp, err := http.Get(m.Backend + "/moto-api/")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		return nil
-	})
+	if err := proc.WaitHTTP(context.Background(), m.Backend+"/moto-api/", 5*time.Minute); err != nil {
+		t.Fatal(err)
+	}
 	return m
 }
 
