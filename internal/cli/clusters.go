@@ -142,12 +142,12 @@ made so far is destroyed again (unless --retain).`,
 			if err != nil {
 				return err
 			}
+			if dryRun {
+				return f.plan(cmd, c, output)
+			}
 			m, _, err := f.manager(sf.sparkHome)
 			if err != nil {
 				return err
-			}
-			if dryRun {
-				return printPlan(f, m, cmd, c, output)
 			}
 			st, err := m.Create(cmd.Context(), c, cluster.CreateOptions{Retain: retain})
 			if err != nil {
@@ -182,11 +182,7 @@ func newPlanCmd(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m, _, err := f.manager(sf.sparkHome)
-			if err != nil {
-				return err
-			}
-			return printPlan(f, m, cmd, c, output)
+			return f.plan(cmd, c, output)
 		},
 	}
 	sf.add(cmd)
@@ -194,7 +190,14 @@ func newPlanCmd(f *Factory) *cobra.Command {
 	return cmd
 }
 
-func printPlan(f *Factory, m *cluster.Manager, cmd *cobra.Command, c *spec.Cluster, output string) error {
+// plan prints what create would make. It changes nothing, so it opens no state database: a
+// manager without a store is enough to ask the provider.
+func (f *Factory) plan(cmd *cobra.Command, c *spec.Cluster, output string) error {
+	reg, err := f.Providers()
+	if err != nil {
+		return err
+	}
+	m := &cluster.Manager{Providers: reg}
 	plan, err := m.Plan(cmd.Context(), c)
 	if err != nil {
 		return err
