@@ -99,7 +99,7 @@ The metrics are listed in docs/monitoring.md.`,
 func newHistoryCmd(f *Factory) *cobra.Command {
 	var rf refFlags
 	var port int
-	var output string
+	var output, sparkHome string
 	cmd := &cobra.Command{
 		Use:   "history NAME",
 		Short: "Browse a cluster's finished applications in Spark's history server",
@@ -108,6 +108,9 @@ Every application writes its event log as it runs (spark.eventLog.enabled is on 
 cluster), to the cluster's storage: storage.path for a local cluster, by default
 $SPARKPLANE_HOME/event-logs/NAME. The logs outlive the cluster, so history works after
 destroy, and after run.
+
+It runs on the Spark the cluster was made with when that is still on this machine; --spark-home
+names another (an unpacked Spark or a pip-installed pyspark package directory).
 
 The history server listens on 127.0.0.1 only: it has no authentication.`,
 		Example: `  sparkplane history spark
@@ -126,7 +129,7 @@ The history server listens on 127.0.0.1 only: it has no authentication.`,
 				return err
 			}
 			f.quietInterrupt()
-			return m.History(cmd.Context(), ref, cluster.HistoryOptions{Dir: filepath.Join(home, "history-server", ref.Name), Port: port,
+			return m.History(cmd.Context(), ref, cluster.HistoryOptions{Dir: filepath.Join(home, "history-server", ref.Name), Port: port, SparkHome: sparkHome,
 				Ready: func(info cluster.HistoryInfo) {
 					if output != FormatTable {
 						f.IO.Print(output, info)
@@ -140,6 +143,7 @@ The history server listens on 127.0.0.1 only: it has no authentication.`,
 	}
 	rf.add(cmd)
 	cmd.Flags().IntVar(&port, "port", 18080, "port for the history server's web UI on 127.0.0.1")
+	cmd.Flags().StringVar(&sparkHome, "spark-home", "", "the Spark to run the history server with (default: the one the cluster was made with)")
 	addOutputFlag(cmd, &output)
 	return cmd
 }

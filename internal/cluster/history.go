@@ -29,6 +29,10 @@ type HistoryOptions struct {
 	ReadyTimeout time.Duration
 	// Ready, when set, is told once the history server answers.
 	Ready func(HistoryInfo)
+	// SparkHome, when set, is the Spark to run it with (--spark-home); else the spec's
+	// spark.home, else the Spark the cluster was made with if it is still there, else the
+	// manager's usual search.
+	SparkHome string
 }
 
 // HistoryInfo says where the history server is and what it found.
@@ -70,7 +74,7 @@ func (m *Manager) History(ctx context.Context, ref Ref, o HistoryOptions) error 
 			return fmt.Errorf("no event logs for %s in %s: its applications write them there as they run; submit a job first", ref.Name, dir)
 		}
 	}
-	dist, err := m.Spark(ctx, c)
+	dist, err := m.historySpark(ctx, ref, c, o.SparkHome)
 	if err != nil {
 		return err
 	}
@@ -127,6 +131,28 @@ func (m *Manager) History(ctx context.Context, ref Ref, o HistoryOptions) error 
 
 // specOf finds a cluster's provider and spec: from the provider while the cluster exists, else
 // from the state's record of it.
+// historySpark finds the Spark for a cluster's history server (HistoryOptions.SparkHome).
+func (m *Manager) historySpark(ctx context.Context, ref Ref, c *spec.Cluster, flagHome string) (*spark.Distribution, error) {
+	if flagHome != "" {
+		d, err := spark.OpenHome(flagHome)
+		if err != nil {
+			return nil, fmt.Errorf("--spark-home: %w", err)
+		}
+		return d, nil
+	}
+	if c.Spark.Home == "" {
+		if rec, err := m.Store.GetCluster(ctx, ref.Name); err == nil && rec.SparkHome != "" {
+			d, err := spark.OpenHome(rec.SparkHome)
+			if err == nil {
+				m.progress().Done(fmt.Sprintf("Spark %s at %s (the one %s was made with)", d.Version, d.Home, ref.Name))
+				return d, nil
+			}
+			m.progress().Warn(fmt.Sprintf("the Spark %s was made with is gone (%v); looking for another", ref.Name, err))
+		}
+	}
+	return m.Spark(ctx, c)
+}
+
 func (m *Manager) specOf(ctx context.Context, ref Ref) (provider.Provider, *spec.Cluster, error) {
 	p, err := m.resolve(ctx, ref)
 	if err != nil {

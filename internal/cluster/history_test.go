@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +17,8 @@ import (
 	"github.com/sparkplane/sparkplane/internal/cluster"
 	"github.com/sparkplane/sparkplane/internal/cluster/clustertest"
 	"github.com/sparkplane/sparkplane/internal/provider"
+	"github.com/sparkplane/sparkplane/internal/spark"
+	"github.com/sparkplane/sparkplane/internal/spec"
 	"github.com/sparkplane/sparkplane/internal/state"
 )
 
@@ -69,6 +72,11 @@ func historyAfterDestroy(t *testing.T, home string, jobs []cluster.JobSpec) {
 		t.Errorf("destroy did not say where the event logs stay:\n%s", e.Rec)
 	}
 
+	// History runs on the Spark the cluster was made with; it does not look for (or download)
+	// another.
+	e.M.Spark = func(context.Context, *spec.Cluster) (*spark.Distribution, error) {
+		return nil, errors.New("history looked for a Spark, though the cluster's is still here")
+	}
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
@@ -84,6 +92,9 @@ func historyAfterDestroy(t *testing.T, home string, jobs []cluster.JobSpec) {
 	case info = <-ready:
 	case err := <-done:
 		t.Fatalf("history: %v", err)
+	}
+	if d, _ := spark.OpenHome(home); !strings.Contains(e.Rec.String(), fmt.Sprintf("Spark %s at %s (the one hist was made with)", d.Version, d.Home)) {
+		t.Errorf("history did not say which Spark it runs on:\n%s", e.Rec)
 	}
 	if info.Applications != 2 || info.EventLogs != "file://"+logs || info.URL != "http://127.0.0.1:"+strconv.Itoa(port) {
 		t.Errorf("history: %+v", info)

@@ -232,6 +232,9 @@ func (m *Manager) Create(ctx context.Context, c *spec.Cluster, opts CreateOption
 
 	specJSON, _ := json.Marshal(c)
 	rec := state.Cluster{Name: c.Name, Provider: p.Name(), Status: state.ClusterCreating, Spec: specJSON}
+	if dist != nil {
+		rec.SparkHome = dist.Home
+	}
 	if err := m.Store.PutCluster(ctx, rec); err != nil {
 		return nil, err
 	}

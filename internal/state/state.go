@@ -73,6 +73,8 @@ var schema = []string{
 		purpose     TEXT NOT NULL,
 		acquired_at INTEGER NOT NULL
 	);`,
+	// The Spark the cluster was made with, on this machine, for history after destroy.
+	`ALTER TABLE clusters ADD COLUMN spark_home TEXT NOT NULL DEFAULT '';`,
 }
 
 // Open opens (creating it if needed) the database at path.
@@ -172,6 +174,7 @@ type Cluster struct {
 	Status    string          `json:"status"`
 	Spec      json.RawMessage `json:"spec"`
 	Endpoint  json.RawMessage `json:"endpoint,omitempty"`
+	SparkHome string          `json:"sparkHome,omitempty"` // the Spark it was made with, on this machine
 	CreatedAt time.Time       `json:"createdAt"`
 	UpdatedAt time.Time       `json:"updatedAt"`
 }
@@ -185,11 +188,11 @@ func (s *Store) PutCluster(ctx context.Context, c Cluster) error {
 	if len(c.Endpoint) == 0 {
 		c.Endpoint = json.RawMessage("{}")
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO clusters (name, provider, status, spec, endpoint, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO clusters (name, provider, status, spec, endpoint, spark_home, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET provider=excluded.provider, status=excluded.status, spec=excluded.spec,
-			endpoint=excluded.endpoint, created_at=excluded.created_at, updated_at=excluded.updated_at`,
-		c.Name, c.Provider, c.Status, string(c.Spec), string(c.Endpoint), ms(c.CreatedAt), ms(now))
+			endpoint=excluded.endpoint, spark_home=excluded.spark_home, created_at=excluded.created_at, updated_at=excluded.updated_at`,
+		c.Name, c.Provider, c.Status, string(c.Spec), string(c.Endpoint), c.SparkHome, ms(c.CreatedAt), ms(now))
 	return err
 }
 
@@ -226,7 +229,7 @@ func (s *Store) ListClusters(ctx context.Context, withDestroyed bool) ([]Cluster
 }
 
 func (s *Store) queryClusters(ctx context.Context, where string, args ...any) ([]Cluster, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name, provider, status, spec, endpoint, created_at, updated_at FROM clusters `+where, args...)
+	rows, err := s.db.QueryContext(ctx, `SELECT name, provider, status, spec, endpoint, spark_home, created_at, updated_at FROM clusters `+where, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -236,7 +239,7 @@ func (s *Store) queryClusters(ctx context.Context, where string, args ...any) ([
 		var c Cluster
 		var spec, ep string
 		var created, updated int64
-		if err := rows.Scan(&c.Name, &c.Provider, &c.Status, &spec, &ep, &created, &updated); err != nil {
+		if err := rows.Scan(&c.Name, &c.Provider, &c.Status, &spec, &ep, &c.SparkHome, &created, &updated); err != nil {
 			return nil, err
 		}
 		c.Spec, c.Endpoint = json.RawMessage(spec), json.RawMessage(ep)
