@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -26,6 +27,7 @@ type simulateOptions struct {
 	rate               float64
 	launch             string
 	interrupt          float64
+	interruptSet       bool // --interrupt-rate was given
 	appCores           int
 	seed               uint64
 	output             string
@@ -49,7 +51,10 @@ Facebook day in internal/autoscale/sim/testdata, or CSV (submit seconds, tasks, 
   sparkplane simulate -f examples/fb-day.yaml --trace jobs.csv --policy spark,static --svg day.svg
   sparkplane simulate -f examples/fb-day.yaml --trace day.tsv --days 10 -o json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runSimulate(f, o) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.interruptSet = cmd.Flags().Changed("interrupt-rate")
+			return runSimulate(f, o)
+		},
 	}
 	o.spec.add(cmd)
 	fl := cmd.Flags()
@@ -62,7 +67,7 @@ Facebook day in internal/autoscale/sim/testdata, or CSV (submit seconds, tasks, 
 	fl.StringArrayVar(&o.types, "type", nil, "an instance type the catalogue lacks, or your own prices: name:cores:on-demand[:spot] $/h (repeatable)")
 	fl.Float64Var(&o.rate, "rate", 0, "MiB/s one core processes (default 64)")
 	fl.StringVar(&o.launch, "launch", "", "launch latency range, e.g. 60s-150s (default)")
-	fl.Float64Var(&o.interrupt, "interrupt-rate", -1, "spot interruptions per spot instance-hour (default 0.005)")
+	fl.Float64Var(&o.interrupt, "interrupt-rate", sim.DefaultModel().InterruptRate, "spot interruptions per spot instance-hour")
 	fl.IntVar(&o.appCores, "app-cores", 0, "cores one application may hold, like spark.deploy.defaultCores (default: no cap, Spark's default)")
 	fl.Uint64Var(&o.seed, "seed", 1, "random seed (launch latencies, interruptions, capacity errors)")
 	addOutputFlag(cmd, &o.output)
@@ -103,11 +108,28 @@ func simConfig(c *spec.Cluster, extra []string) (autoscale.Config, []string, err
 func (o *simulateOptions) model() (sim.Model, error) {
 	m := sim.DefaultModel()
 	m.Seed = o.seed
-	if o.rate > 0 {
+	// Numbers outside these ranges (NaN, infinities, a rate that makes a task last centuries, a
+	// storm of interruptions) describe no cluster, and would overflow the simulator's clock.
+	between := func(flag string, v, lo, hi float64) error {
+		if math.IsNaN(v) || v < lo || v > hi {
+			return usagef("--%s %v: give a number from %g to %g", flag, v, lo, hi)
+		}
+		return nil
+	}
+	if o.rate != 0 {
+		if err := between("rate", o.rate, 0.01, 1e6); err != nil {
+			return m, err
+		}
 		m.CoreRate = o.rate * (1 << 20)
 	}
-	if o.interrupt >= 0 {
+	if o.interruptSet {
+		if err := between("interrupt-rate", o.interrupt, 0, 10); err != nil {
+			return m, err
+		}
 		m.InterruptRate = o.interrupt
+	}
+	if o.appCores < 0 || o.staticSize < 0 || o.days < 0 || o.days > 366 || o.staticSize > 100_000 {
+		return m, usagef("--app-cores, --static-size and --days are counts: 0 or more (--days at most 366, --static-size at most 100000)")
 	}
 	if o.appCores > 0 {
 		m.AppCores = o.appCores
@@ -210,6 +232,9 @@ func runSimulate(f *Factory, o *simulateOptions) error {
 		return err
 	}
 	jobs, err := readTrace(o.trace, o.format, m)
+	if te := (*sim.TraceError)(nil); errors.As(err, &te) {
+		return &usageError{fmt.Errorf("%s: %w", o.trace, err)} // a trace to mend, like a spec
+	}
 	if err != nil {
 		return err
 	}

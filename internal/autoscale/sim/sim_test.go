@@ -3,6 +3,7 @@ package sim
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"strings"
@@ -239,5 +240,30 @@ func BenchmarkFBDay(b *testing.B) {
 			b.ReportMetric(r.BoundedSlow.P95, "p95-bounded-slowdown")
 			b.ReportMetric(float64(r.BusyRemovals), "busy-removed")
 		})
+	}
+}
+
+// NaN, infinities and numbers beyond any real trace are refused with the line and column, in
+// both formats, rather than turned into negative or overflowing durations.
+func TestTracesRefuseNumbersBeyondReason(t *testing.T) {
+	m := DefaultModel()
+	for _, bad := range []string{
+		"j\tNaN\t0\t1\t0\t0", "j\t1\t0\tNaN\t0\t0", "j\tInf\t0\t1\t0\t0", "j\t1\t0\t+Inf\t0\t0", "j\t1\t0\t-Inf\t0\t0",
+		"j\t1e300\t0\t1\t0\t0", "j\t1\t0\t1e308\t0\t0", "j\t1\t0\t1e999\t0\t0", "j\t-1\t0\t1\t0\t0",
+		"j\t1\t0\t1e15\t1e15\t0", // a petabyte in 128 MiB splits: more tasks than a job may have
+	} {
+		if _, err := ReadSWIM(strings.NewReader(bad+"\n"), m); err == nil || !strings.HasPrefix(err.Error(), "line 1: ") {
+			t.Errorf("SWIM %q: %v", bad, err)
+		}
+	}
+	for _, bad := range []string{"NaN,1,1", "1,1,NaN", "Inf,1,1", "1,1,Inf", "1e300,1,1", "1,1,1e300", "1,9999999999,1", "1,1,0", "1,1,-2", "-1,1,1", "1,-1,1"} {
+		if _, err := ReadCSV(strings.NewReader("submit,tasks,secs\n" + bad + "\n")); err == nil || !strings.HasPrefix(err.Error(), "line 2: ") {
+			t.Errorf("CSV %q: %v", bad, err)
+		}
+	}
+	// The largest numbers allowed still make finite, non-negative jobs.
+	jobs, err := ReadCSV(strings.NewReader(fmt.Sprintf("%d,%d,%d\n", maxSeconds, maxTasks, maxTaskSeconds)))
+	if err != nil || jobs[0].Submit < 0 || jobs[0].Stages[0].TaskTime <= 0 || jobs[0].CoreSeconds() <= 0 {
+		t.Errorf("the largest CSV job: %+v %v", jobs, err)
 	}
 }

@@ -72,11 +72,18 @@ func ReadSWIM(r io.Reader, m Model) ([]Job, error) {
 		}
 		var v [5]float64
 		for i := range v {
-			x, err := strconv.ParseFloat(f[i+1], 64)
-			if err != nil || x < 0 {
-				return nil, &TraceError{line, fmt.Sprintf("column %d: %q is not a non-negative number", i+2, f[i+1])}
+			limit := maxBytes
+			if i < 2 {
+				limit = maxSeconds // submit and gap
+			}
+			x, err := traceNumber(f[i+1], limit)
+			if err != nil {
+				return nil, &TraceError{line, fmt.Sprintf("column %d: %v", i+2, err)}
 			}
 			v[i] = x
+		}
+		if n := math.Ceil(v[2]/float64(m.SplitBytes)) + math.Ceil(v[3]/float64(m.ReducerBytes)); n > maxTasks {
+			return nil, &TraceError{line, fmt.Sprintf("its bytes make %.0f tasks, more than the %d of one job this simulator takes", n, maxTasks)}
 		}
 		jobs = append(jobs, swimJob(f[0], v[0], v[2], v[3], v[4], m))
 	}
@@ -126,17 +133,23 @@ func ReadCSV(r io.Reader) ([]Job, error) {
 		if len(rec) < 3 {
 			return nil, &TraceError{line, "expected submit seconds, tasks, seconds per task"}
 		}
-		submit, err1 := strconv.ParseFloat(strings.TrimSpace(rec[0]), 64)
+		submit, err1 := traceNumber(strings.TrimSpace(rec[0]), maxSeconds)
 		tasks, err2 := strconv.Atoi(strings.TrimSpace(rec[1]))
-		secs, err3 := strconv.ParseFloat(strings.TrimSpace(rec[2]), 64)
-		if err1 != nil || err2 != nil || err3 != nil {
-			if line == 1 {
+		secs, err3 := traceNumber(strings.TrimSpace(rec[2]), maxTaskSeconds)
+		if line == 1 && (err1 != nil || err2 != nil || err3 != nil) {
+			if _, err := strconv.ParseFloat(strings.TrimSpace(rec[0]), 64); err != nil {
 				continue // a header
 			}
-			return nil, &TraceError{line, "submit seconds, tasks and seconds per task must be numbers"}
 		}
-		if submit < 0 || tasks < 1 || secs <= 0 {
-			return nil, &TraceError{line, "submit ≥ 0, tasks ≥ 1 and seconds per task > 0"}
+		switch {
+		case err1 != nil:
+			return nil, &TraceError{line, "submit seconds: " + err1.Error()}
+		case err2 != nil || tasks < 1 || tasks > maxTasks:
+			return nil, &TraceError{line, fmt.Sprintf("tasks: %q is not a whole number from 1 to %d", rec[1], maxTasks)}
+		case err3 != nil:
+			return nil, &TraceError{line, "seconds per task: " + err3.Error()}
+		case secs == 0:
+			return nil, &TraceError{line, "seconds per task must be more than 0"}
 		}
 		jobs = append(jobs, Job{Name: fmt.Sprintf("job%d", len(jobs)), Submit: time.Duration(submit * float64(time.Second)),
 			Stages: []Stage{{Tasks: tasks, TaskTime: time.Duration(secs * float64(time.Second))}}})
@@ -146,6 +159,31 @@ func ReadCSV(r io.Reader) ([]Job, error) {
 	}
 	sortJobs(jobs)
 	return jobs, nil
+}
+
+// Bounds on a trace's numbers, far beyond any real workload, so that every duration the
+// simulator derives from them fits in a time.Duration (±292 years) and every cost is finite.
+const (
+	maxSeconds     = 366 * 24 * 3600 // a submit time or gap: within a year
+	maxTaskSeconds = 7 * 24 * 3600   // one task: a week
+	maxBytes       = 1e15            // one job's input, shuffle or output: a petabyte
+	maxTasks       = 1_000_000       // tasks of one job
+)
+
+// traceNumber reads a non-negative, finite number no larger than limit.
+func traceNumber(s string, limit float64) (float64, error) {
+	x, err := strconv.ParseFloat(s, 64)
+	switch {
+	case err != nil && !errors.Is(err, strconv.ErrRange):
+		return 0, fmt.Errorf("%q is not a number", s)
+	case math.IsNaN(x) || math.IsInf(x, 0) || errors.Is(err, strconv.ErrRange):
+		return 0, fmt.Errorf("%q is not a finite number", s)
+	case x < 0:
+		return 0, fmt.Errorf("%q is negative", s)
+	case x > limit:
+		return 0, fmt.Errorf("%s is more than %g, beyond any real trace", s, limit)
+	}
+	return x, nil
 }
 
 func sortJobs(jobs []Job) {
