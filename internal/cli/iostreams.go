@@ -57,6 +57,16 @@ func (s *IOStreams) Width() int {
 	return 100
 }
 
+// Height is the terminal's rows, or 0 when stdout is not a terminal (no limit).
+func (s *IOStreams) Height() int {
+	if f, ok := s.Out.(*os.File); ok && s.outTTY {
+		if _, h, err := term.GetSize(int(f.Fd())); err == nil && h > 0 {
+			return h
+		}
+	}
+	return 0
+}
+
 // colorOut reports whether stdout may be coloured.
 func (s *IOStreams) colorOut() bool {
 	return s.outTTY && os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb"

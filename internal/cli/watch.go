@@ -18,6 +18,7 @@ import (
 // (ASCII, no escapes).
 type watchStyle struct {
 	width   int
+	height  int // the terminal's rows; 0 for no limit (a pipe)
 	unicode bool
 	paint   func(code, s string) string
 }
@@ -118,9 +119,9 @@ func renderWatch(st *cluster.Status, now time.Time, interval time.Duration, s wa
 	line("")
 
 	wbar := workerBar(s.width)
-	line("%s", s.paint("1", fmt.Sprintf("%-12s %-12s %-*s %-*s %7s %9s", "WORKER", "STATE", wbar+8, "CORES", wbar+12, "MEMORY", "DRIVERS", "EXECUTORS")))
+	var workers []string
 	if len(a.Workers) == 0 {
-		line("(no workers)")
+		workers = append(workers, "(no workers)")
 	}
 	for _, w := range a.Workers {
 		name := w.NodeID
@@ -132,44 +133,36 @@ func renderWatch(st *cluster.Status, now time.Time, interval time.Duration, s wa
 			cores = fmt.Sprintf("%s %d/%d", s.bar(w.CoresUsed, w.Cores, wbar), w.CoresUsed, w.Cores)
 			mem = fmt.Sprintf("%s %s/%s", s.bar(w.MemoryUsed, w.MemoryMiB, wbar), spec.FormatMemory(w.MemoryUsed), spec.FormatMemory(w.MemoryMiB))
 		}
-		line("%s %s %s %s %7d %9d", pad(name, 12), pad(s.state(w.State), 12), pad(cores, wbar+8), pad(mem, wbar+12), w.Drivers, w.Executors)
+		workers = append(workers, fmt.Sprintf("%s %s %s %s %7d %9d", pad(name, 12), pad(s.state(w.State), 12), pad(cores, wbar+8), pad(mem, wbar+12), w.Drivers, w.Executors))
 	}
-	line("")
 
 	namew := max(8, min(24, s.width-(12+1+1+10+1+8+1+9)))
-	line("%s", s.paint("1", fmt.Sprintf("%-12s %-*s %-10s %-8s %9s", "JOB", namew, "NAME", "STATE", "MODE", "DURATION")))
-	jobs := a.Jobs
-	if len(jobs) > 8 {
-		jobs = jobs[:8]
+	var jobs []string
+	if len(a.Jobs) == 0 {
+		jobs = append(jobs, fmt.Sprintf("(no jobs yet: sparkplane submit -n %s APP)", st.Name))
 	}
-	if len(jobs) == 0 {
-		line("(no jobs yet: sparkplane submit -n %s APP)", st.Name)
-	}
-	for _, j := range jobs {
+	for _, j := range a.Jobs[:min(len(a.Jobs), 8)] {
 		d := "-"
 		if !j.StartedAt.IsZero() {
 			d = shortDuration(j.Duration(now))
 		}
-		line("%s %s %s %-8s %9s", pad(j.ID, 12), pad(j.Name, namew), pad(s.state(j.State), 10), j.DeployMode, d)
+		jobs = append(jobs, fmt.Sprintf("%s %s %s %-8s %9s", pad(j.ID, 12), pad(j.Name, namew), pad(s.state(j.State), 10), j.DeployMode, d))
 	}
-	if more := len(a.Jobs) - len(jobs); more > 0 {
-		line("… and %d more (sparkplane jobs %s)", more, st.Name)
-	}
-	line("")
+	hidden := max(0, len(a.Jobs)-8) // jobs beyond the list, whatever the height
 
+	// The last section: the autoscaler's decisions, else the cluster's events; newest first.
+	var lastTitle string
+	var last []string
 	if as := a.Autoscale; as != nil {
-		line("%s", s.paint("1", "AUTOSCALER DECISIONS"))
+		lastTitle = "AUTOSCALER DECISIONS"
 		if len(as.Recent) == 0 {
-			last := "none yet"
+			seen := "none yet"
 			if as.LastDecision != "" {
-				last = as.LastDecision
+				seen = as.LastDecision
 			}
-			line("(no change made; last look: %s)", last)
+			last = append(last, fmt.Sprintf("(no change made; last look: %s)", seen))
 		}
-		recent := as.Recent
-		if len(recent) > 5 {
-			recent = recent[len(recent)-5:]
-		}
+		recent := as.Recent[max(0, len(as.Recent)-5):]
 		for i := len(recent) - 1; i >= 0; i-- {
 			d := recent[i]
 			text := d.Summary
@@ -179,19 +172,89 @@ func renderWatch(st *cluster.Status, now time.Time, interval time.Duration, s wa
 			if d.Error != "" {
 				text += " — " + s.paint("31", "failed: "+d.Error)
 			}
-			line("%s  %s", d.At.Local().Format("15:04:05"), text)
+			last = append(last, fmt.Sprintf("%s  %s", d.At.Local().Format("15:04:05"), text))
 		}
 	} else {
-		line("%s", s.paint("1", "RECENT EVENTS"))
-		events := a.Events
-		if len(events) > 5 {
-			events = events[:5]
-		}
-		for _, e := range events {
-			line("%s  %-9s %s", e.Time.Local().Format("15:04:05"), e.Kind, e.Message)
+		lastTitle = "RECENT EVENTS"
+		events := a.Events[max(0, len(a.Events)-5):] // the agent's are oldest first
+		for i := len(events) - 1; i >= 0; i-- {
+			e := events[i]
+			last = append(last, fmt.Sprintf("%s  %-9s %s", e.Time.Local().Format("15:04:05"), e.Kind, e.Message))
 		}
 	}
-	return b.String()
+
+	// On a terminal the frame never scrolls: what the three lists cannot show is counted.
+	if s.height > 0 {
+		used := strings.Count(b.String(), "\n") + 5 // the three titles and the two blank lines between
+		wantJobs := len(jobs)
+		if hidden > 0 {
+			wantJobs++ // its "… and N more" line
+		}
+		rows := fitRows(s.height-1-used, []int{len(workers), wantJobs, len(last)})
+		workers = cut(workers, rows[0], func(n int) string { return fmt.Sprintf("… and %d more workers", n) })
+		if rows[1] < wantJobs {
+			keep := max(rows[1]-1, 0)
+			hidden += len(jobs) - keep
+			jobs = jobs[:keep]
+		}
+		last = cut(last, rows[2], func(n int) string { return fmt.Sprintf("… and %d more", n) })
+	}
+	if hidden > 0 {
+		jobs = append(jobs, fmt.Sprintf("… and %d more (sparkplane jobs %s)", hidden, st.Name))
+	}
+
+	line("%s", s.paint("1", fmt.Sprintf("%-12s %-12s %-*s %-*s %7s %9s", "WORKER", "STATE", wbar+8, "CORES", wbar+12, "MEMORY", "DRIVERS", "EXECUTORS")))
+	for _, l := range workers {
+		line("%s", l)
+	}
+	line("")
+	line("%s", s.paint("1", fmt.Sprintf("%-12s %-*s %-10s %-8s %9s", "JOB", namew, "NAME", "STATE", "MODE", "DURATION")))
+	for _, l := range jobs {
+		line("%s", l)
+	}
+	line("")
+	line("%s", s.paint("1", lastTitle))
+	for _, l := range last {
+		line("%s", l)
+	}
+	out := b.String()
+	if s.height > 0 { // a terminal shorter than the fixed lines: the top of the frame
+		if ls := strings.SplitAfter(out, "\n"); len(ls) > s.height-1 {
+			out = strings.Join(ls[:max(s.height-1, 1)], "")
+		}
+	}
+	return out
+}
+
+// fitRows shares n rows among lists that want the given rows: each at least one while rows
+// last, then one more to each in turn.
+func fitRows(n int, want []int) []int {
+	got := make([]int, len(want))
+	for progress := true; progress && n > 0; {
+		progress = false
+		for i := range want {
+			if n > 0 && got[i] < want[i] {
+				got[i]++
+				n--
+				progress = true
+			}
+		}
+	}
+	return got
+}
+
+// cut keeps lines to n rows, the last of them saying how many it leaves out; a single row shows
+// the first line (the newest event, the first worker).
+func cut(lines []string, n int, more func(int) string) []string {
+	switch {
+	case len(lines) <= n:
+		return lines
+	case n <= 0:
+		return nil
+	case n == 1:
+		return lines[:1]
+	}
+	return append(lines[:n-1:n-1], more(len(lines)-(n-1)))
 }
 
 // watch redraws the status of a cluster every interval until ctx ends: in place on a terminal,
@@ -199,7 +262,7 @@ func renderWatch(st *cluster.Status, now time.Time, interval time.Duration, s wa
 func watch(ctx context.Context, f *Factory, m *cluster.Manager, ref cluster.Ref, interval time.Duration) error {
 	out := f.IO.Out
 	tty := f.IO.IsTerminal()
-	style := watchStyle{width: f.IO.Width(), unicode: tty, paint: func(_, s string) string { return s }}
+	style := watchStyle{width: f.IO.Width(), height: f.IO.Height(), unicode: tty, paint: func(_, s string) string { return s }}
 	if tty && f.IO.colorOut() {
 		style.paint = func(code, s string) string { return "\x1b[" + code + "m" + s + "\x1b[0m" }
 	}
@@ -224,7 +287,7 @@ func watch(ctx context.Context, f *Factory, m *cluster.Manager, ref cluster.Ref,
 		frame := renderWatch(st, time.Now(), interval, style)
 		if tty {
 			// Home, then each line cleared to its end, then the rest of the screen: no flicker.
-			style.width = f.IO.Width()
+			style.width, style.height = f.IO.Width(), f.IO.Height()
 			io.WriteString(out, "\x1b[H"+strings.ReplaceAll(frame, "\n", "\x1b[K\n")+"\x1b[J")
 		} else {
 			if !first {

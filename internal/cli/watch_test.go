@@ -224,3 +224,37 @@ func TestWatchPiped(t *testing.T) {
 		t.Errorf("no ASCII bars:\n%s", all)
 	}
 }
+
+// On a terminal the frame fits its height (it never scrolls), counting what it leaves out, and
+// the recent events are the newest, newest first.
+func TestRenderWatchFitsTheTerminal(t *testing.T) {
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.Local)
+	a := &agentapi.ClusterStatus{Master: agentapi.MasterInfo{URL: "spark://127.0.0.1:7077", State: "ALIVE"}}
+	for i := range 30 {
+		a.Workers = append(a.Workers, agentapi.WorkerStatus{NodeID: fmt.Sprintf("worker-%d", i+1), State: "ALIVE", Cores: 2})
+		a.Jobs = append(a.Jobs, state.Job{ID: fmt.Sprintf("j-%d", i), Name: "job", State: state.JobFinished})
+		a.Events = append(a.Events, state.Event{Time: now.Add(time.Duration(i) * time.Second), Kind: "job", Message: fmt.Sprintf("event %d", i)})
+	}
+	st := &cluster.Status{Name: "c", Provider: "local", State: cluster.StateRunning, Agent: a}
+	plain := func(_, s string) string { return s }
+	tall := renderWatch(st, now, time.Second, watchStyle{width: 100, paint: plain})
+	if i, j := strings.Index(tall, "event 29"), strings.Index(tall, "event 25"); i < 0 || j < 0 || i > j || strings.Contains(tall, "event 24") {
+		t.Errorf("the recent events are not the five newest, newest first:\n%s", tall)
+	}
+	for _, h := range []int{40, 24, 16, 12, 5} {
+		frame := renderWatch(st, now, time.Second, watchStyle{width: 100, height: h, paint: plain})
+		if n := strings.Count(frame, "\n"); n > h-1 {
+			t.Errorf("height %d: %d lines would scroll:\n%s", h, n, frame)
+		}
+		if h >= 16 {
+			for _, want := range []string{"worker-1", "more workers", "more (sparkplane jobs c)", "event 29"} {
+				if !strings.Contains(frame, want) {
+					t.Errorf("height %d: the frame lacks %q:\n%s", h, want, frame)
+				}
+			}
+		}
+	}
+	if n := strings.Count(renderWatch(st, now, time.Second, watchStyle{width: 100, height: 200, paint: plain}), "worker-"); n != 30 {
+		t.Errorf("a tall terminal shows %d of 30 workers", n)
+	}
+}
