@@ -296,7 +296,7 @@ func (j *jobs) readSubmission(r *http.Request, dir string) (agentapi.JobRequest,
 			return req, nil, &badRequest{msg: "reading the submission: " + err.Error()}
 		}
 		if parts++; parts > maxParts {
-			return req, nil, &badRequest{msg: fmt.Sprintf("the submission has more than %d parts", maxParts), hint: "pack many files into an archive (--archives) or put them in storage"}
+			return req, nil, &badRequest{msg: fmt.Sprintf("the submission has more than %d parts", maxParts), hint: "pack many files into a zip (--py-files takes zips) or put them in storage and pass their URLs"}
 		}
 		switch part.FormName() {
 		case "job":
@@ -306,8 +306,6 @@ func (j *jobs) readSubmission(r *http.Request, dir string) (agentapi.JobRequest,
 			if err := json.NewDecoder(io.LimitReader(part, 1<<20)).Decode(&req); err != nil {
 				return req, nil, &badRequest{msg: "the job description is not valid JSON: " + err.Error()}
 			}
-		default:
-			return req, nil, &badRequest{msg: fmt.Sprintf("unknown part %q in the submission: it has a job description and files", part.FormName())}
 		case "file":
 			name := filepath.Base(part.FileName())
 			if name == "." || name == "/" || strings.HasPrefix(name, ".") {
@@ -328,6 +326,8 @@ func (j *jobs) readSubmission(r *http.Request, dir string) (agentapi.JobRequest,
 				return req, nil, &badRequest{msg: "the submission's files exceed 4 GiB", hint: "put large inputs in storage and pass their URLs"}
 			}
 			uploads[name] = path
+		default:
+			return req, nil, &badRequest{msg: fmt.Sprintf("unknown part %q in the submission: it has a job description and files", part.FormName())}
 		}
 	}
 	return req, uploads, nil
