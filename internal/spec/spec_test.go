@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sparkplane/sparkplane/internal/spark"
 )
 
 func TestValidFixtures(t *testing.T) {
@@ -232,6 +234,15 @@ func TestReferenceDoc(t *testing.T) {
 		}
 	}
 	text := string(doc)
+	// The defaults it gives are the binary's.
+	for _, m := range spark.DefaultMirrors {
+		if !strings.Contains(text, "`"+m+"`") {
+			t.Errorf("docs/spec.md does not give the default mirror %s", m)
+		}
+	}
+	if !strings.Contains(text, "| `spark.version` | `"+DefaultSparkVersion+"` |") {
+		t.Errorf("docs/spec.md does not give the default spark.version %s", DefaultSparkVersion)
+	}
 	start := strings.Index(text, "```yaml\n")
 	if start < 0 {
 		t.Fatal("docs/spec.md has no yaml example")

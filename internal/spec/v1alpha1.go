@@ -36,7 +36,7 @@ type clusterV1 struct {
 type sparkV1 struct {
 	Version      string            `yaml:"version" doc:"Spark release, e.g. 4.3.0 or 3.5.9 (default: the newest release sparkplane is tested with; sparkplane version shows it)"`
 	Home         string            `yaml:"home" doc:"an unpacked Spark, or a pip-installed pyspark package directory, to use instead of downloading one (local provider)"`
-	Mirror       string            `yaml:"mirror" doc:"base URL to download Spark releases from (default https://archive.apache.org/dist)"`
+	Mirror       string            `yaml:"mirror" doc:"base URL to download Spark releases from (default https://dlcdn.apache.org, then https://archive.apache.org/dist)"`
 	Conf         map[string]string `yaml:"conf" doc:"extra spark-defaults.conf properties, all values strings"`
 	Authenticate *bool             `yaml:"authenticate" doc:"turn on spark.authenticate with a generated secret (default true)"`
 	Submit       string            `yaml:"submit" doc:"spark-submit (default) or rest; rest needs authenticate: false"`

@@ -221,3 +221,18 @@ func processesNaming(dir string) []string {
 	}
 	return out
 }
+
+// docs/troubleshooting.md's table of where things are matches where the local provider puts them.
+func TestTroubleshootingNamesTheEventLogDir(t *testing.T) {
+	p, root := newProvider(t)
+	if got, want := p.EventLogDir("c", smallSpec("c", 1)), "file://"+filepath.Join(root, "event-logs", "c"); got != want && got != strings.TrimPrefix(want, "file://") {
+		t.Fatalf("EventLogDir = %s, want %s (and the docs with it)", got, want)
+	}
+	doc, err := os.ReadFile(filepath.Join(testutil.RepoRoot(t), "docs", "troubleshooting.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(doc), "| Spark event logs | `$SPARKPLANE_HOME/event-logs/NAME/`") {
+		t.Error("docs/troubleshooting.md does not say that event logs are in $SPARKPLANE_HOME/event-logs/NAME/")
+	}
+}
