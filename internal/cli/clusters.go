@@ -176,7 +176,9 @@ func newPlanCmd(f *Factory) *cobra.Command {
 		Use:   "plan [-f SPEC] [flags]",
 		Short: "Show what create would make (create --dry-run)",
 		Long:  `Read and check a spec, and show what create would make with it, changing nothing.`,
-		Args:  cobra.NoArgs,
+		Example: `  sparkplane plan -f examples/aws.yaml
+  sparkplane plan --workers 6 --set workers.cores=2 -o json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := sf.load("spark")
 			if err != nil {
@@ -229,7 +231,9 @@ func newListCmd(f *Factory) *cobra.Command {
 		Aliases: []string{"ls"},
 		Short:   "List clusters",
 		Long:    `List the clusters the providers show: the local provider's, and those of every provider a cluster was created on from this machine.`,
-		Args:    cobra.NoArgs,
+		Example: `  sparkplane list
+  sparkplane list -o json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			m, _, err := f.manager("")
 			if err != nil {

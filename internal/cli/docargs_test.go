@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
+
 	"github.com/sparkplane/sparkplane/internal/testutil"
 )
 
@@ -71,5 +73,55 @@ func TestBuiltInProvidersAreRegistered(t *testing.T) {
 	want := slices.Sorted(slices.Values(builtInProviders))
 	if !slices.Equal(got, want) {
 		t.Errorf("registered %v, help offers %v", got, want)
+	}
+}
+
+// Every verb's help has examples, and each example is a command line the binary accepts: a verb
+// that exists, flags it has, as many arguments as it takes.
+func TestEveryVerbHasExamplesThatParse(t *testing.T) {
+	newRoot := func() *cobra.Command {
+		return NewRoot(&Factory{IO: &IOStreams{}, Getenv: func(string) string { return "" }})
+	}
+	var walk func(c *cobra.Command)
+	checked := 0
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+		if c.Hidden || !c.Runnable() || slices.Contains([]string{"help", "completion", "agent"}, c.Name()) || c.Parent() != nil && c.Parent().Name() == "completion" {
+			return
+		}
+		if strings.TrimSpace(c.Example) == "" {
+			t.Errorf("%s has no examples", c.CommandPath())
+			return
+		}
+		for _, ex := range strings.Split(strings.TrimSpace(c.Example), "\n") {
+			ex, _, _ = strings.Cut(ex, " | ") // piped into another tool
+			ex, _, _ = strings.Cut(ex, " #")  // a comment
+			words := strings.Fields(strings.TrimSpace(ex))
+			if len(words) < 2 || words[0] != "sparkplane" {
+				t.Errorf("%s: example %q does not start with sparkplane", c.CommandPath(), ex)
+				continue
+			}
+			cmd, rest, err := newRoot().Find(words[1:])
+			if err != nil || cmd.CommandPath() != c.CommandPath() {
+				t.Errorf("%s: example %q runs %v (%v)", c.CommandPath(), ex, cmd.CommandPath(), err)
+				continue
+			}
+			if err := cmd.ParseFlags(rest); err != nil {
+				t.Errorf("%s: example %q: %v", c.CommandPath(), ex, err)
+				continue
+			}
+			if cmd.Args != nil {
+				if err := cmd.Args(cmd, cmd.Flags().Args()); err != nil {
+					t.Errorf("%s: example %q: %v", c.CommandPath(), ex, err)
+				}
+			}
+			checked++
+		}
+	}
+	walk(newRoot())
+	if checked < 20 {
+		t.Errorf("only %d examples checked", checked)
 	}
 }

@@ -10,9 +10,10 @@ import (
 
 func newExportCmd(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "export",
-		Short: "Write a cluster out for other tools",
-		Args:  cobra.NoArgs,
+		Use:     "export",
+		Short:   "Write a cluster out for other tools",
+		Example: `  sparkplane export terraform -f examples/aws.yaml -o infra/`,
+		Args:    cobra.NoArgs,
 	}
 	cmd.AddCommand(newExportTerraformCmd(f))
 	return cmd

@@ -253,7 +253,9 @@ func newJobsCmd(f *Factory) *cobra.Command {
 		Use:   "jobs [NAME]",
 		Short: "List jobs, also of clusters that are gone",
 		Long:  `List a cluster's jobs, newest first, or every cluster's without NAME. The history is kept on this machine and outlives the clusters.`,
-		Args:  cobra.MaximumNArgs(1),
+		Example: `  sparkplane jobs
+  sparkplane jobs laptop -o json`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := rf.name
 			if name == "" && len(args) == 1 {
@@ -299,7 +301,9 @@ func newLogsCmd(f *Factory) *cobra.Command {
 		Use:   "logs NAME JOB",
 		Short: "Show a job's driver output",
 		Long:  `Print a job's driver stdout (or --stderr, Spark's own log of the driver). -f follows it until the job ends.`,
-		Args:  cobra.RangeArgs(1, 2),
+		Example: `  sparkplane logs laptop j-3f2a9c
+  sparkplane logs -f --stderr laptop j-3f2a9c`,
+		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref, rest, err := rf.ref(args)
 			if err != nil {
@@ -329,10 +333,11 @@ func newKillJobCmd(f *Factory) *cobra.Command {
 	var rf refFlags
 	var output string
 	cmd := &cobra.Command{
-		Use:   "cancel NAME JOB",
-		Short: "Kill a running job",
-		Long:  `Kill a job: a cluster-mode driver through the Spark master, a client-mode driver by signal. (To destroy a whole cluster, use destroy.)`,
-		Args:  cobra.RangeArgs(1, 2),
+		Use:     "cancel NAME JOB",
+		Short:   "Kill a running job",
+		Long:    `Kill a job: a cluster-mode driver through the Spark master, a client-mode driver by signal. (To destroy a whole cluster, use destroy.)`,
+		Example: `  sparkplane cancel laptop j-3f2a9c`,
+		Args:    cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref, rest, err := rf.ref(args)
 			if err != nil {
@@ -373,7 +378,9 @@ func newEventsCmd(f *Factory) *cobra.Command {
 		Use:   "events NAME",
 		Short: "Show what happened to a cluster",
 		Long:  `Show a cluster's events, oldest first: creation, workers joining and lost, scaling, jobs, and the end of its lifetime. Kept after the cluster is gone.`,
-		Args:  cobra.MaximumNArgs(1),
+		Example: `  sparkplane events laptop
+  sparkplane events laptop -o json`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, ref, _, err := f.forCluster(&rf, args)
 			if err != nil {

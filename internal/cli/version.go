@@ -24,7 +24,9 @@ func newVersionCmd(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print sparkplane's version and the providers this build has",
-		Args:  cobra.NoArgs,
+		Example: `  sparkplane version
+  sparkplane version -o json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			reg, err := f.Providers()
 			if err != nil {
