@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,24 +23,6 @@ import (
 	"github.com/sparkplane/sparkplane/internal/state"
 	"github.com/sparkplane/sparkplane/internal/testutil"
 )
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader in different goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestSupervisorRestartsWithBackoff(t *testing.T) {
 	var exits atomic.Int32
@@ -78,7 +59,7 @@ func TestSupervisorRestartsWithBackoff(t *testing.T) {
 }
 
 func TestSupervisorKillsAStubbornDaemon(t *testing.T) {
-	out := &syncBuffer{}
+	out := &testutil.SyncBuffer{}
 	s := &Supervisor{Name: "stubborn", Argv: []string{"sh", "-c", `trap "echo ignoring TERM" TERM; echo up; while :; do sleep 0.05; done`},
 		Output: out, Grace: 300 * time.Millisecond}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -106,7 +87,7 @@ func TestSupervisorKillsAStubbornDaemon(t *testing.T) {
 }
 
 func TestSupervisorSignal(t *testing.T) {
-	out := &syncBuffer{}
+	out := &testutil.SyncBuffer{}
 	s := &Supervisor{Name: "sig", Argv: []string{"sh", "-c", `trap "echo got USR1" USR1; echo ready; while :; do sleep 0.05; done`}, Output: out, Grace: time.Second}
 	if err := s.Signal(syscall.SIGUSR1); err == nil {
 		t.Error("signalling a daemon that does not run must fail")

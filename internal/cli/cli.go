@@ -65,6 +65,10 @@ func Main() int {
 			// After the first Ctrl-C, commands clean up (a create rolls back, run destroys its
 			// cluster); with the handler gone, a second one ends the program at once.
 			signal.Stop(sigs)
+			if f.instantInterrupt.Load() {
+				fmt.Fprintln(f.IO.ErrOut, "\ninterrupted")
+				os.Exit(ExitInterrupted)
+			}
 			if len(os.Args) > 1 && os.Args[1] != "agent" && !f.noInterruptNote.Load() {
 				f.IO.Warn("interrupted: cleaning up (Ctrl-C again to abandon the clean-up)")
 			}

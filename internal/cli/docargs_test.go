@@ -1,12 +1,16 @@
 package cli
 
 import (
+	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -123,5 +127,47 @@ func TestEveryVerbHasExamplesThatParse(t *testing.T) {
 	walk(newRoot())
 	if checked < 20 {
 		t.Errorf("only %d examples checked", checked)
+	}
+}
+
+// The first Ctrl-C stops simulate at once, in the middle of a long replay: it has nothing to
+// clean up, so it need not finish its computation first.
+func TestSimulateStopsAtTheFirstInterrupt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("replays a large trace")
+	}
+	bin, env := cliEnv(t)
+	var trace strings.Builder
+	trace.WriteString("submit,tasks,secs\n")
+	for i := range 200_000 {
+		fmt.Fprintf(&trace, "%d,%d,%d\n", i/3, 1+i%50, 5+i%300)
+	}
+	path := filepath.Join(t.TempDir(), "busy.csv")
+	os.WriteFile(path, []byte(trace.String()), 0o644)
+	cmd := exec.Command(bin, "simulate", "--trace", path, "--days", "30")
+	cmd.Env = append(os.Environ(), env...)
+	var stderr testutil.SyncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, time.Minute, "simulate starts replaying", func() error {
+		if !strings.Contains(stderr.String(), "Simulating") {
+			return fmt.Errorf("stderr: %q", stderr.String())
+		}
+		return nil
+	})
+	cmd.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != ExitInterrupted {
+			t.Errorf("simulate after Ctrl-C: %v, want exit %d\n%s", err, ExitInterrupted, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("simulate still ran 30 s after Ctrl-C\n%s", stderr.String())
 	}
 }

@@ -26,10 +26,17 @@ type Factory struct {
 	// noInterruptNote is set by commands that Ctrl-C simply ends (a live view, a server run in
 	// the foreground), for which "cleaning up" would be news.
 	noInterruptNote atomic.Bool
+	// instantInterrupt: see exitOnInterrupt.
+	instantInterrupt atomic.Bool
 }
 
 // quietInterrupt says that Ctrl-C ends the running command normally.
 func (f *Factory) quietInterrupt() { f.noInterruptNote.Store(true) }
+
+// exitOnInterrupt says that the running command has nothing to clean up and need not be asked
+// to stop: the first Ctrl-C or SIGTERM ends the program at once (exit 130). For long
+// computations that change nothing, such as simulate.
+func (f *Factory) exitOnInterrupt() { f.instantInterrupt.Store(true) }
 
 // Home is sparkplane's state directory: $SPARKPLANE_HOME, else $XDG_STATE_HOME/sparkplane, else
 // ~/.local/state/sparkplane.

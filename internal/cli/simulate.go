@@ -211,6 +211,7 @@ func yesNo(b bool) string {
 }
 
 func runSimulate(f *Factory, o *simulateOptions) error {
+	f.exitOnInterrupt() // it only computes
 	for _, p := range o.policies {
 		if !slices.Contains(sim.Policies, p) {
 			return usagef("--policy %s: the policies are %s", p, strings.Join(sim.Policies, ", "))
