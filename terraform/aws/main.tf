@@ -60,6 +60,7 @@ locals {
     spark_version  = var.spark_version
     arch           = local.binary_arch
     prometheus     = var.prometheus_version
+    prom_sums      = var.prometheus_sha256
     grafana        = var.grafana
   }) }
 }

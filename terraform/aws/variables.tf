@@ -283,6 +283,17 @@ variable "prometheus_version" {
   }
 }
 
+variable "prometheus_sha256" {
+  description = "SHA-256 of the Prometheus release tarball by architecture (amd64, arm64), pinned by you. The download is always checked against the release's sha256sums.txt; a pinned sum also guards against a release that changed."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k, v in var.prometheus_sha256 : contains(["amd64", "arm64"], k) && can(regex("^[0-9a-f]{64}$", v))])
+    error_message = "prometheus_sha256 maps amd64 and arm64 to 64 lower-case hex digits."
+  }
+}
+
 # ---------------------------------------------------------------------------------------------------
 # Storage, secrets and software
 # ---------------------------------------------------------------------------------------------------
