@@ -38,8 +38,13 @@ func (s *specFlags) add(cmd *cobra.Command) {
 	fl.StringVarP(&s.provider, "provider", "p", "", "provider: "+orList(builtInProviders)+" (overrides the spec)")
 	fl.IntVar(&s.workers, "workers", 0, "number of workers (overrides workers.count)")
 	fl.StringArrayVar(&s.sets, "set", nil, "set any spec field, e.g. --set workers.max=20 --set spark.conf.spark.executor.memory=2g (repeatable)")
-	fl.StringVar(&s.sparkHome, "spark-home", "", "an unpacked Spark or a pip-installed pyspark package directory, to use instead of SPARK_HOME or a download (local provider)")
 	cmd.MarkFlagFilename("file", "yaml", "yml")
+}
+
+// addSparkHome adds --spark-home, for the verbs that start Spark (create, run): on the others it
+// would do nothing.
+func (s *specFlags) addSparkHome(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&s.sparkHome, "spark-home", "", "an unpacked Spark or a pip-installed pyspark package directory, to use instead of SPARK_HOME or a download (local provider)")
 }
 
 // orList is "a", "a or b", "a, b or c".
@@ -163,6 +168,7 @@ made so far is destroyed again (unless --retain).`,
 		},
 	}
 	sf.add(cmd)
+	sf.addSparkHome(cmd)
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show what would be created, and create nothing")
 	cmd.Flags().BoolVar(&retain, "retain", false, "keep what a failed create made, for inspection")
 	addOutputFlag(cmd, &output)

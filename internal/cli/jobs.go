@@ -475,6 +475,7 @@ Without -f the cluster is a local one of two workers named run-XXXX.`,
 		},
 	}
 	sf.add(cmd)
+	sf.addSparkHome(cmd)
 	jf.add(cmd)
 	cmd.Flags().BoolVar(&keep, "keep", false, "leave the cluster running after the job")
 	cmd.Flags().StringVar(&saveLogs, "save-logs", "", "keep the driver's stdout and stderr in this directory")
