@@ -187,6 +187,7 @@ func (s *IOStreams) Print(format string, v any) error {
 	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice && rv.IsNil() {
 		v = []any{}
 	}
+	v = outputValue(v) // the spec's units: durations as "10s", memory as "4g"
 	switch format {
 	case FormatJSON:
 		enc := json.NewEncoder(s.Out)
