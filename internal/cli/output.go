@@ -151,7 +151,9 @@ type orderedObject struct {
 	values []any
 }
 
-func (o *orderedObject) add(k string, v any) { o.keys, o.values = append(o.keys, k), append(o.values, v) }
+func (o *orderedObject) add(k string, v any) {
+	o.keys, o.values = append(o.keys, k), append(o.values, v)
+}
 
 func (o *orderedObject) MarshalJSON() ([]byte, error) {
 	var b bytes.Buffer

@@ -26,7 +26,7 @@ func TestOutputUsesTheSpecsUnits(t *testing.T) {
 	var out bytes.Buffer
 	io := &IOStreams{Out: &out}
 	if err := io.Print(FormatJSON, struct {
-		Spec   *spec.Cluster           `json:"spec"`
+		Spec   *spec.Cluster          `json:"spec"`
 		Status agentapi.ClusterStatus `json:"status"`
 	}{c, st}); err != nil {
 		t.Fatal(err)
