@@ -318,6 +318,30 @@ func TestModuleAgainstMoto(t *testing.T) {
 	}
 	doc, _ := url.QueryUnescape(aws.ToString(pol.PolicyDocument))
 	checkPolicy(t, doc, str("bucket"))
+	// The workers' role, where job code runs: no resizing, no ending instances, no writing what
+	// nodes boot from; and the launch template gives workers that role, not the nodes'.
+	wpol, err := im.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String(str("worker_role_name")), PolicyName: aws.String("sparkplane-worker")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wdoc, _ := url.QueryUnescape(aws.ToString(wpol.PolicyDocument))
+	for _, banned := range []string{"SetDesiredCapacity", "UpdateAutoScalingGroup", "TerminateInstance", "StopInstances", "DeleteObject"} {
+		if strings.Contains(wdoc, banned) {
+			t.Errorf("the workers' role allows %s:\n%s", banned, wdoc)
+		}
+	}
+	if !strings.Contains(wdoc, "CompleteLifecycleAction") || !strings.Contains(wdoc, "event-logs/*") {
+		t.Errorf("the workers' role: %s", wdoc)
+	}
+	if rps, err := im.ListRolePolicies(ctx, &iam.ListRolePoliciesInput{RoleName: aws.String(str("worker_role_name"))}); err != nil || len(rps.PolicyNames) != 1 {
+		t.Errorf("the workers' role has policies %v (%v), want sparkplane-worker alone", rps, err)
+	}
+	if ltd.IamInstanceProfile == nil {
+		t.Error("the workers' launch template has no instance profile")
+	} else if ip, err := im.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: ltd.IamInstanceProfile.Name}); err != nil ||
+		len(ip.InstanceProfile.Roles) != 1 || aws.ToString(ip.InstanceProfile.Roles[0].RoleName) != str("worker_role_name") {
+		t.Errorf("the workers' instance profile %s: %+v %v, want the role %s", aws.ToString(ltd.IamInstanceProfile.Name), ip, err, str("worker_role_name"))
+	}
 
 	// The bucket: private and encrypted.
 	s := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })

@@ -1,6 +1,9 @@
-# The nodes' role, least privilege: the cluster's own S3 prefix, its own SSM parameters, describe
-# calls (which IAM cannot narrow), and capacity changes and terminations in its own group only
-# (by tag: the group's ARN is not known before it exists, and it needs this role).
+# Two roles, least privilege. The nodes' role (master, gateway, monitoring): the cluster's own S3
+# prefix, its own SSM parameters, describe calls (which IAM cannot narrow), and capacity changes
+# and terminations in its own group only (by tag: the group's ARN is not known before it exists,
+# and it needs this role). The workers' role, for the machines where job code runs: it reads the
+# prefix, writes event logs only, reads the parameters, and completes its own lifecycle action;
+# it cannot resize the group, terminate or stop an instance, or overwrite what nodes boot from.
 
 data "aws_iam_policy_document" "assume" {
   statement {
@@ -107,5 +110,80 @@ resource "aws_iam_role_policy" "node" {
 resource "aws_iam_instance_profile" "node" {
   name_prefix = "sparkplane-${var.name}-"
   role        = aws_iam_role.node.name
+  tags        = local.tags
+}
+
+resource "aws_iam_role" "worker" {
+  name_prefix        = "sparkplane-${var.name}-w-"
+  description        = "sparkplane cluster ${var.name}: its workers, where job code runs"
+  assume_role_policy = data.aws_iam_policy_document.assume.json
+  tags               = local.tags
+}
+
+data "aws_iam_policy_document" "worker" {
+  statement {
+    sid       = "ListOwnPrefix"
+    actions   = ["s3:ListBucket"]
+    resources = ["arn:${local.partition}:s3:::${local.bucket}"]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = [local.prefix, "${local.prefix}*"]
+    }
+  }
+
+  statement {
+    sid       = "ReadOwnPrefix"
+    actions   = ["s3:GetObject"]
+    resources = ["arn:${local.partition}:s3:::${local.bucket}/${local.prefix}*"]
+  }
+
+  statement {
+    sid       = "WriteEventLogs"
+    actions   = ["s3:PutObject", "s3:AbortMultipartUpload"]
+    resources = ["arn:${local.partition}:s3:::${local.bucket}/${local.prefix}event-logs/*"]
+  }
+
+  statement {
+    sid       = "ReadOwnParameters"
+    actions   = ["ssm:GetParameter", "ssm:GetParameters"]
+    resources = ["arn:${local.partition}:ssm:${local.region}:${local.account}:parameter${local.parameter_path}*"]
+  }
+
+  statement {
+    sid = "Describe"
+    actions = [
+      "ec2:DescribeInstances",
+      "ec2:DescribeTags",
+      "autoscaling:DescribeAutoScalingGroups",
+      "autoscaling:DescribeAutoScalingInstances",
+      "autoscaling:DescribeLifecycleHooks",
+    ]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "CompleteOwnLifecycleAction"
+    actions   = ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "autoscaling:ResourceTag/sparkplane/cluster"
+      values   = [var.name]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "worker" {
+  name   = "sparkplane-worker"
+  role   = aws_iam_role.worker.id
+  policy = data.aws_iam_policy_document.worker.json
+}
+
+resource "aws_iam_instance_profile" "worker" {
+  name_prefix = "sparkplane-${var.name}-w-"
+  role        = aws_iam_role.worker.name
   tags        = local.tags
 }

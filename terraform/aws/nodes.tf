@@ -54,7 +54,7 @@ resource "aws_launch_template" "worker" {
   update_default_version = true
 
   iam_instance_profile {
-    name = aws_iam_instance_profile.node.name
+    name = aws_iam_instance_profile.worker.name
   }
 
   metadata_options {

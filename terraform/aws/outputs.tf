@@ -59,8 +59,13 @@ output "subnet_ids" {
 }
 
 output "role_name" {
-  description = "The nodes' IAM role."
+  description = "The IAM role of the master, gateway and monitoring nodes."
   value       = aws_iam_role.node.name
+}
+
+output "worker_role_name" {
+  description = "The workers' IAM role, which cannot resize the group or end instances."
+  value       = aws_iam_role.worker.name
 }
 
 output "zone_id" {
