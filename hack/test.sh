@@ -26,16 +26,18 @@ if [ ! -x "$tools/staticcheck" ]; then
 fi
 "$tools/staticcheck" ./...
 
-# Two runs side by side: everything but the real-Spark tests (the AWS package's applies against
-# moto dominate it, and wait more than they compute), and the TestRealSpark… tests on real Apache
-# Spark 3.5 and 4.x one package at a time, since two packages' JVMs at once starve each other on
-# 2 cores. Each run's output is kept whole and printed when both have ended.
+# Two runs side by side: everything but the TestRealSpark… tests (the AWS package's applies
+# against moto dominate it, and wait more than they compute; its two tests of booted nodes on real
+# Spark, TestAWS…OnRealSpark, run here too, since they mostly wait on moto and Terraform), and the
+# TestRealSpark… tests on real Apache Spark 3.5 and 4.x one package at a time, since two packages'
+# JVMs at once starve each other on 2 cores. Each run's output is kept whole and printed when
+# both have ended. "go test -run RealSpark ./..." runs every test on real Spark.
 echo "== go test -race: the suite, and real Apache Spark $(./hack/spark-home --version 3.5) and $(./hack/spark-home --version 4) beside it"
 logs=$(mktemp -d)
-go test -race -count=1 -timeout 45m -skip 'RealSpark' ./... >"$logs/suite" 2>&1 &
+go test -race -count=1 -timeout 45m -skip '^TestRealSpark' ./... >"$logs/suite" 2>&1 &
 suite=$!
 real_rc=0
-go test -race -count=1 -timeout 45m -p 1 -run 'RealSpark' ./... >"$logs/real" 2>&1 || real_rc=$?
+go test -race -count=1 -timeout 45m -p 1 -run '^TestRealSpark' ./... >"$logs/real" 2>&1 || real_rc=$?
 suite_rc=0
 wait "$suite" || suite_rc=$?
 echo "-- the suite (without the real-Spark tests)"; cat "$logs/suite"

@@ -24,6 +24,7 @@ import (
 
 // TestRealSparkHistory: the same with real Spark's event logs and its own history server.
 func TestRealSparkHistory(t *testing.T) {
+	t.Parallel() // beside TestRealSparkLifetimes, which mostly waits
 	forEachLine(t, func(t *testing.T, r realEnv) {
 		historyAfterDestroy(t, r.home, []cluster.JobSpec{
 			{Application: r.jar, Class: busy, Args: []string{"2", "1"}}, // cluster mode

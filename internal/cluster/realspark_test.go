@@ -391,6 +391,7 @@ func TestRealSparkCreateEightWorkers(t *testing.T) {
 
 // TestRealSparkLifetimes: an idle cluster and an aged one remove themselves, on real Spark.
 func TestRealSparkLifetimes(t *testing.T) {
+	t.Parallel() // it mostly waits for its clusters' clocks: beside TestRealSparkHistory
 	forEachLine(t, func(t *testing.T, r realEnv) {
 		e := r.newEnv(t)
 		ctx := context.Background()

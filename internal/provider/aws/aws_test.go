@@ -84,13 +84,13 @@ aws: {region: %s, zones: 3, allowedCIDRs: [203.0.113.0/24], gateway: true, endpo
 %s`, name, awstest.Region, e.moto.URL, awsExtra, extra))
 }
 
-// TestRealSparkAWSLifecycle is the whole life of an AWS cluster against moto, its booted nodes
+// TestAWSLifecycleOnRealSpark is the whole life of an AWS cluster against moto, its booted nodes
 // running real Spark of the default line: create (secrets in SSM, sparkplane and Spark in S3, the
 // module applied, agents booted from the user-data, each unpacking Spark), status, the JVM
 // example in cluster mode, add and remove through the group, interruptions, destroy, and nothing
 // left. (One line: every node unpacks half a gigabyte of Spark; the other line's AWS nodes are
-// proven by TestRealSparkAWSConformance.)
-func TestRealSparkAWSLifecycle(t *testing.T) {
+// proven by TestAWSConformanceOnRealSpark.)
+func TestAWSLifecycleOnRealSpark(t *testing.T) {
 	line := sparktest.Lines()[len(sparktest.Lines())-1]
 	home := sparktest.RealHome(t, line)
 	jar := sparktest.JVMExample(t, line)

@@ -14,9 +14,9 @@ import (
 	"github.com/sparkplane/sparkplane/internal/testutil"
 )
 
-// TestRealSparkAWSConformance runs the suite every provider passes, against moto with booted
-// agents running real Spark of the oldest line (TestRealSparkAWSLifecycle runs the newest).
-func TestRealSparkAWSConformance(t *testing.T) {
+// TestAWSConformanceOnRealSpark runs the suite every provider passes, against moto with booted
+// agents running real Spark of the oldest line (TestAWSLifecycleOnRealSpark runs the newest).
+func TestAWSConformanceOnRealSpark(t *testing.T) {
 	home := sparktest.RealHome(t, sparktest.Lines()[0])
 	e := newEnv(t, home)
 	awstest.Boot(t, e.moto, testutil.Build(t, "github.com/sparkplane/sparkplane/cmd/sparkplane"), "")
