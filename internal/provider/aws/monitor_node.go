@@ -61,7 +61,7 @@ func runMonitoring(ctx context.Context, nc NodeConfig, c *spec.Cluster, a *artif
 	defer srv.Stop()
 	log.Info("Prometheus started", "url", local, "config", filepath.Join(dir, monitoring.ConfigFile))
 	if c.Monitoring.Grafana {
-		if g, err := startGrafana(dir); err != nil {
+		if g, err := startGrafana(dir, secret); err != nil {
 			log.Warn("Grafana did not start", "err", err)
 		} else {
 			defer g.Stop(30 * time.Second)
@@ -106,17 +106,27 @@ func runMonitoring(ctx context.Context, nc NodeConfig, c *spec.Cluster, a *artif
 }
 
 // startGrafana runs the distribution's grafana-server with sparkplane's provisioning.
-func startGrafana(dir string) (*daemon.Process, error) {
+func startGrafana(dir, secret string) (*daemon.Process, error) {
 	bin, err := exec.LookPath("grafana-server")
 	if err != nil {
 		return nil, err
 	}
 	data := filepath.Join(dir, monitoring.GrafanaDir, "data")
-	if err := os.MkdirAll(data, 0o755); err != nil {
+	if err := os.MkdirAll(data, 0o700); err != nil {
 		return nil, err
 	}
+	return daemon.Start("Grafana", grafanaCommand(bin, dir, data, secret), filepath.Join(dir, monitoring.GrafanaDir, "grafana.log"))
+}
+
+// grafanaCommand is grafana-server for the monitoring instance. Its admin password is the
+// cluster's secret (in SSM, /sparkplane/NAME/secret), never Grafana's shipped default: it goes
+// in the environment, not on the command line, which every user of the machine can read. Sign-up
+// and anonymous access stay off.
+func grafanaCommand(bin, dir, data, secret string) *exec.Cmd {
 	cmd := exec.Command(bin, "--homepath", "/usr/share/grafana",
 		"cfg:default.paths.provisioning="+filepath.Join(dir, monitoring.GrafanaDir, "provisioning"),
 		"cfg:default.paths.data="+data, "cfg:default.server.http_port=3000")
-	return daemon.Start("Grafana", cmd, filepath.Join(dir, monitoring.GrafanaDir, "grafana.log"))
+	cmd.Env = append(os.Environ(), "GF_SECURITY_ADMIN_USER=admin", "GF_SECURITY_ADMIN_PASSWORD="+secret,
+		"GF_USERS_ALLOW_SIGN_UP=false", "GF_AUTH_ANONYMOUS_ENABLED=false", "GF_SECURITY_DISABLE_GRAVATAR=true")
+	return cmd
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/sparkplane/sparkplane/internal/cluster"
 	"github.com/sparkplane/sparkplane/internal/monitoring"
+	sparkaws "github.com/sparkplane/sparkplane/internal/provider/aws"
 	"github.com/sparkplane/sparkplane/internal/provider/aws/awstest"
 	"github.com/sparkplane/sparkplane/internal/testutil"
 )
@@ -147,4 +149,18 @@ func checkMonitoringInstance(t *testing.T, boot *awstest.Booter, cluster string,
 		}
 		return nil
 	})
+}
+
+// Grafana on the monitoring instance starts with the cluster's secret as its admin password, in
+// its environment only, and with sign-up and anonymous access off.
+func TestGrafanaAdminPasswordIsTheClusterSecret(t *testing.T) {
+	cmd := sparkaws.GrafanaCommandForTest("/usr/sbin/grafana-server", t.TempDir(), t.TempDir(), "the-cluster-secret")
+	if strings.Contains(strings.Join(cmd.Args, " "), "the-cluster-secret") {
+		t.Errorf("the secret is on the command line: %v", cmd.Args)
+	}
+	for _, want := range []string{"GF_SECURITY_ADMIN_PASSWORD=the-cluster-secret", "GF_USERS_ALLOW_SIGN_UP=false", "GF_AUTH_ANONYMOUS_ENABLED=false"} {
+		if !slices.Contains(cmd.Env, want) {
+			t.Errorf("Grafana's environment lacks %s", want)
+		}
+	}
 }
