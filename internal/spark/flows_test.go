@@ -91,34 +91,8 @@ func needsPlaceholder(t *testing.T, home string, a apps) {
 		return env
 	}
 	props := spark.Properties(spark.Settings{Authenticate: true})
-	mport, mui := freePort(t), freePort(t)
-	master := newNode(t, props)
-	start(t, d.MasterCommand(spark.MasterArgs{Host: "127.0.0.1", Port: mport, WebUIPort: mui}), bare(master.vars), filepath.Join(master.env.LogDir, "master.out"))
-	masterURL := fmt.Sprintf("spark://127.0.0.1:%d", mport)
-	ui := &spark.UI{BaseURL: fmt.Sprintf("http://127.0.0.1:%d", mui)}
-	w := newNode(t, props)
-	start(t, d.WorkerCommand(spark.WorkerArgs{MasterURL: masterURL, Host: "127.0.0.1", WebUIPort: freePort(t), Cores: 2, MemoryMiB: 2048, WorkDir: w.env.WorkDir}),
-		bare(w.vars), filepath.Join(w.env.LogDir, "worker.out"))
-	testutil.Eventually(t, time.Minute, "the worker registers without the placeholder", func() error {
-		s, err := ui.MasterState(ctx)
-		if err != nil {
-			return err
-		}
-		if s.AliveWorkers != 1 {
-			return fmt.Errorf("alive workers %d\n%s", s.AliveWorkers, testutil.Tail(filepath.Join(w.env.LogDir, "worker.out"), 5))
-		}
-		return nil
-	})
-	argv, _ := d.SubmitCommand(d.ClusterDriver(spark.Submission{MasterURL: masterURL, Resource: a.jar, MainClass: a.ok.class, Name: "pi", Args: a.ok.args}))
-	_, stderr, err := run(ctx, argv, bare(master.vars))
-	if err != nil {
-		t.Fatalf("spark-submit: %v\n%s", err, stderr)
-	}
-	id, ok := spark.ParseDriverID(stderr)
-	if !ok {
-		t.Fatalf("no driver id in spark-submit's output:\n%s", stderr)
-	}
-	dr := waitDriver(t, ctx, ui, id)
+	masterURL, ui, master, w := standalone(t, ctx, d, props, bare)
+	id, dr := submitDriver(t, ctx, d, ui, d.ClusterDriver(spark.Submission{MasterURL: masterURL, Resource: a.jar, MainClass: a.ok.class, Name: "pi", Args: a.ok.args}), bare(master.vars))
 	errOut, _ := os.ReadFile(filepath.Join(w.env.WorkDir, id, "stderr"))
 	if dr.State == spark.DriverFinished {
 		t.Fatalf("driver %s finished without the placeholder: the SPARK-25078 workaround is no longer needed on this Spark", id)
@@ -375,38 +349,12 @@ func TestRealSparkClusterDriverEnvironment(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			props := spark.Properties(spark.Settings{})
-			mport, mui := freePort(t), freePort(t)
-			master := newNode(t, props)
-			start(t, d.MasterCommand(spark.MasterArgs{Host: "127.0.0.1", Port: mport, WebUIPort: mui}), spark.Environ(os.Environ(), master.vars, ""), filepath.Join(master.env.LogDir, "master.out"))
-			masterURL := fmt.Sprintf("spark://127.0.0.1:%d", mport)
-			ui := &spark.UI{BaseURL: fmt.Sprintf("http://127.0.0.1:%d", mui)}
-			w := newNode(t, props)
-			start(t, d.WorkerCommand(spark.WorkerArgs{MasterURL: masterURL, Host: "127.0.0.1", WebUIPort: freePort(t), Cores: 2, MemoryMiB: 2048, WorkDir: w.env.WorkDir}),
-				spark.Environ(os.Environ(), w.vars, ""), filepath.Join(w.env.LogDir, "worker.out"))
-			testutil.Eventually(t, time.Minute, "the worker registers", func() error {
-				s, err := ui.MasterState(ctx)
-				if err != nil {
-					return err
-				}
-				if s.AliveWorkers != 1 {
-					return fmt.Errorf("alive workers %d", s.AliveWorkers)
-				}
-				return nil
-			})
+			masterURL, ui, _, w := standalone(t, ctx, d, props, func(vars map[string]string) []string { return spark.Environ(os.Environ(), vars, "") })
 			submitter := newNodeAt(t, props, "127.0.0.2") // its spark-env.sh says so too, as on a node
 			env := spark.Environ(os.Environ(), submitter.vars, "")
 			sub := d.ClusterDriver(spark.Submission{MasterURL: masterURL, Resource: a.jar, MainClass: a.ok.class, Name: "env", Args: a.ok.args})
 			kept := slices.Equal(d.SubmitEnviron(env, sub, false), env)
-			argv, _ := d.SubmitCommand(sub)
-			_, stderr, err := run(ctx, argv, env)
-			if err != nil {
-				t.Fatalf("spark-submit: %v\n%s", err, stderr)
-			}
-			id, ok := spark.ParseDriverID(stderr)
-			if !ok {
-				t.Fatalf("no driver id in spark-submit's output:\n%s", stderr)
-			}
-			dr := waitDriver(t, ctx, ui, id)
+			id, dr := submitDriver(t, ctx, d, ui, sub, env)
 			errOut, _ := os.ReadFile(filepath.Join(w.env.WorkDir, id, "stderr"))
 			m := regexp.MustCompile(`DriverWrapper: Driver address: ([0-9.]+):`).FindStringSubmatch(string(errOut))
 			if dr.State != spark.DriverFinished || m == nil {
@@ -421,4 +369,44 @@ func TestRealSparkClusterDriverEnvironment(t *testing.T) {
 			}
 		})
 	}
+}
+
+// standalone starts a Spark master and one 2-core worker on loopback, each with the environment
+// env makes of its node's variables, and waits until the worker has registered.
+func standalone(t *testing.T, ctx context.Context, d *spark.Distribution, props map[string]string, env func(map[string]string) []string) (masterURL string, ui *spark.UI, master, worker node) {
+	t.Helper()
+	mport, mui := freePort(t), freePort(t)
+	master = newNode(t, props)
+	start(t, d.MasterCommand(spark.MasterArgs{Host: "127.0.0.1", Port: mport, WebUIPort: mui}), env(master.vars), filepath.Join(master.env.LogDir, "master.out"))
+	masterURL = fmt.Sprintf("spark://127.0.0.1:%d", mport)
+	ui = &spark.UI{BaseURL: fmt.Sprintf("http://127.0.0.1:%d", mui)}
+	worker = newNode(t, props)
+	start(t, d.WorkerCommand(spark.WorkerArgs{MasterURL: masterURL, Host: "127.0.0.1", WebUIPort: freePort(t), Cores: 2, MemoryMiB: 2048, WorkDir: worker.env.WorkDir}),
+		env(worker.vars), filepath.Join(worker.env.LogDir, "worker.out"))
+	testutil.Eventually(t, time.Minute, "the worker registers", func() error {
+		s, err := ui.MasterState(ctx)
+		if err != nil {
+			return err
+		}
+		if s.AliveWorkers != 1 {
+			return fmt.Errorf("alive workers %d\n%s", s.AliveWorkers, testutil.Tail(filepath.Join(worker.env.LogDir, "worker.out"), 5))
+		}
+		return nil
+	})
+	return masterURL, ui, master, worker
+}
+
+// submitDriver hands sub to the master with spark-submit in env and waits for the driver's end.
+func submitDriver(t *testing.T, ctx context.Context, d *spark.Distribution, ui *spark.UI, sub spark.Submission, env []string) (string, spark.DriverInfo) {
+	t.Helper()
+	argv, _ := d.SubmitCommand(sub)
+	_, stderr, err := run(ctx, argv, env)
+	if err != nil {
+		t.Fatalf("spark-submit: %v\n%s", err, stderr)
+	}
+	id, ok := spark.ParseDriverID(stderr)
+	if !ok {
+		t.Fatalf("no driver id in spark-submit's output:\n%s", stderr)
+	}
+	return id, waitDriver(t, ctx, ui, id)
 }

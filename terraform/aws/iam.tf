@@ -23,7 +23,8 @@ resource "aws_iam_role" "node" {
   tags               = local.tags
 }
 
-data "aws_iam_policy_document" "node" {
+# What every node may do, whichever its role: list its prefix, read its parameters, describe.
+data "aws_iam_policy_document" "common" {
   statement {
     sid       = "ListOwnPrefix"
     actions   = ["s3:ListBucket"]
@@ -34,12 +35,6 @@ data "aws_iam_policy_document" "node" {
       variable = "s3:prefix"
       values   = [local.prefix, "${local.prefix}*"]
     }
-  }
-
-  statement {
-    sid       = "ReadWriteOwnPrefix"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
-    resources = ["arn:${local.partition}:s3:::${local.bucket}/${local.prefix}*"]
   }
 
   statement {
@@ -58,6 +53,16 @@ data "aws_iam_policy_document" "node" {
       "autoscaling:DescribeLifecycleHooks",
     ]
     resources = ["*"]
+  }
+}
+
+data "aws_iam_policy_document" "node" {
+  source_policy_documents = [data.aws_iam_policy_document.common.json]
+
+  statement {
+    sid       = "ReadWriteOwnPrefix"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+    resources = ["arn:${local.partition}:s3:::${local.bucket}/${local.prefix}*"]
   }
 
   statement {
@@ -121,17 +126,7 @@ resource "aws_iam_role" "worker" {
 }
 
 data "aws_iam_policy_document" "worker" {
-  statement {
-    sid       = "ListOwnPrefix"
-    actions   = ["s3:ListBucket"]
-    resources = ["arn:${local.partition}:s3:::${local.bucket}"]
-
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = [local.prefix, "${local.prefix}*"]
-    }
-  }
+  source_policy_documents = [data.aws_iam_policy_document.common.json]
 
   statement {
     sid       = "ReadOwnPrefix"
@@ -143,24 +138,6 @@ data "aws_iam_policy_document" "worker" {
     sid       = "WriteEventLogs"
     actions   = ["s3:PutObject", "s3:AbortMultipartUpload"]
     resources = ["arn:${local.partition}:s3:::${local.bucket}/${local.prefix}event-logs/*"]
-  }
-
-  statement {
-    sid       = "ReadOwnParameters"
-    actions   = ["ssm:GetParameter", "ssm:GetParameters"]
-    resources = ["arn:${local.partition}:ssm:${local.region}:${local.account}:parameter${local.parameter_path}*"]
-  }
-
-  statement {
-    sid = "Describe"
-    actions = [
-      "ec2:DescribeInstances",
-      "ec2:DescribeTags",
-      "autoscaling:DescribeAutoScalingGroups",
-      "autoscaling:DescribeAutoScalingInstances",
-      "autoscaling:DescribeLifecycleHooks",
-    ]
-    resources = ["*"]
   }
 
   statement {

@@ -181,7 +181,7 @@ func traceNumber(s string, limit float64) (float64, error) {
 	case x < 0:
 		return 0, fmt.Errorf("%q is negative", s)
 	case x > limit:
-		return 0, fmt.Errorf("%s is more than %g, beyond any real trace", s, limit)
+		return 0, fmt.Errorf("%s is more than %.0f, beyond any real trace", s, limit)
 	}
 	return x, nil
 }
