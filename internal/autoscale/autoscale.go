@@ -59,6 +59,9 @@ type App struct {
 	TasksLeft   int
 	TaskSeconds float64
 	Waiting     bool // Spark's WAITING state: registered, no executor yet
+	// Count is how many alike applications the entry stands for, when more than one: the
+	// simulator folds its queue of applications that have had no task yet into one entry.
+	Count int
 }
 
 // Driver is a cluster-mode driver waiting for a worker.

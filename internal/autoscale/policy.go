@@ -47,12 +47,12 @@ func decideSpark(c Config, in Input) Decision {
 		case a.CoresWanted >= 0:
 			demand += a.CoresWanted
 			if a.CoresWanted > a.CoresGranted {
-				waiting++
+				waiting += max(1, a.Count)
 			}
 		case a.Waiting:
-			demand += cpw // at least an executor's worth
-			waiting++
-			unknown++
+			demand += cpw * max(1, a.Count) // at least an executor's worth
+			waiting += max(1, a.Count)
+			unknown += max(1, a.Count)
 		default:
 			demand += a.CoresGranted // it keeps what it has
 		}

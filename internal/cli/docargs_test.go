@@ -171,3 +171,33 @@ func TestSimulateStopsAtTheFirstInterrupt(t *testing.T) {
 		t.Fatalf("simulate still ran 30 s after Ctrl-C\n%s", stderr.String())
 	}
 }
+
+// A long replay says how far it has got: off a terminal a line per tenth of each policy's jobs
+// (none for a replay shorter than the quiet time), on one the spinner's status each hundredth.
+func TestReplayProgress(t *testing.T) {
+	var lines []string
+	report := replayProgress(func(s string) { lines = append(lines, s) }, false, 0)
+	for _, p := range []string{"spark", "cpu"} {
+		for done := 10; done <= 1000; done += 10 {
+			report(p, done, 1000)
+		}
+	}
+	if len(lines) != 18 || lines[0] != "spark: 100 of 1000 jobs finished" || lines[17] != "cpu: 900 of 1000 jobs finished" {
+		t.Errorf("off a terminal: %q", lines)
+	}
+	lines = nil
+	report = replayProgress(func(s string) { lines = append(lines, s) }, false, time.Hour)
+	for done := 10; done <= 1000; done += 10 {
+		report("spark", done, 1000)
+	}
+	if len(lines) != 0 {
+		t.Errorf("a short replay printed %q", lines)
+	}
+	report = replayProgress(func(s string) { lines = append(lines, s) }, true, time.Hour)
+	for done := 10; done <= 1000; done += 10 {
+		report("spark", done, 1000)
+	}
+	if len(lines) != 100 || lines[99] != "spark: 1000 of 1000 jobs finished" {
+		t.Errorf("on a terminal: %d lines, last %q", len(lines), lines[len(lines)-1])
+	}
+}

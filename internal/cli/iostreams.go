@@ -111,11 +111,20 @@ func (s *IOStreams) line(prefix, format string, args ...any) {
 // Step shows work under way: a spinner when stdout and stderr are both terminals, one line
 // otherwise. The returned function ends it.
 func (s *IOStreams) Step(format string, args ...any) func() {
+	_, end := s.StepStatus(format, args...)
+	return end
+}
+
+// StepStatus is Step whose work reports how far it has got: status replaces the text after the
+// spinner's message on a terminal, and prints a line of its own otherwise (its callers say
+// little, and seldom).
+func (s *IOStreams) StepStatus(format string, args ...any) (status func(string), end func()) {
 	msg := fmt.Sprintf(format, args...)
 	if !s.errTTY || !s.outTTY {
 		s.Info("%s …", msg)
-		return func() {}
+		return func(st string) { s.Info("%s", st) }, func() {}
 	}
+	var current string // under s.mu
 	done := make(chan struct{})
 	stopped := make(chan struct{})
 	go func() {
@@ -125,7 +134,11 @@ func (s *IOStreams) Step(format string, args ...any) func() {
 		defer t.Stop()
 		for i := 0; ; i++ {
 			s.mu.Lock()
-			fmt.Fprintf(s.ErrOut, "\r%s %s", frames[i%len(frames)], msg)
+			line := msg
+			if current != "" {
+				line += ": " + current
+			}
+			fmt.Fprintf(s.ErrOut, "\r\x1b[K%s %s", frames[i%len(frames)], line)
 			s.mu.Unlock()
 			select {
 			case <-done:
@@ -138,7 +151,12 @@ func (s *IOStreams) Step(format string, args ...any) func() {
 		}
 	}()
 	var once sync.Once
-	return func() { once.Do(func() { close(done); <-stopped }) }
+	status = func(st string) {
+		s.mu.Lock()
+		current = st
+		s.mu.Unlock()
+	}
+	return status, func() { once.Do(func() { close(done); <-stopped }) }
 }
 
 // Table writes rows: aligned columns with a header on a terminal, tab-separated without a header

@@ -244,8 +244,9 @@ func runSimulate(f *Factory, o *simulateOptions) error {
 	if size <= 0 {
 		size = sim.StaticSize(jobs, m, cfg.Types[0].Cores)
 	}
-	end := f.IO.Step("Simulating %d jobs under %s", len(jobs), strings.Join(o.policies, ", "))
-	out := simulation{Trace: o.trace, Jobs: len(jobs), StaticSize: size, Model: m, Results: sim.Compare(jobs, cfg, m, o.policies, size)}
+	status, end := f.IO.StepStatus("Simulating %d jobs under %s", len(jobs), strings.Join(o.policies, ", "))
+	out := simulation{Trace: o.trace, Jobs: len(jobs), StaticSize: size, Model: m,
+		Results: sim.Compare(jobs, cfg, m, o.policies, size, replayProgress(status, f.IO.errTTY && f.IO.outTTY, 2*time.Second))}
 	out.Targets = sim.Check(out.Results)
 	end()
 	if o.days > 0 {
@@ -321,6 +322,26 @@ func secs(s float64) string {
 	return fmt.Sprintf("%.1fs", s)
 }
 
+// replayProgress reports a long replay's progress: on a terminal every hundredth of the jobs,
+// otherwise a line at every tenth once the replay has run for quiet (two seconds), so that a
+// short one prints nothing more.
+func replayProgress(status func(string), terminal bool, quiet time.Duration) func(policy string, finished, total int) {
+	start := time.Now()
+	lastTenth := map[string]int{}
+	return func(policy string, finished, total int) {
+		line := fmt.Sprintf("%s: %d of %d jobs finished", policy, finished, total)
+		if terminal {
+			status(line)
+			return
+		}
+		tenth := finished * 10 / total
+		if tenth > lastTenth[policy] && tenth < 10 && time.Since(start) >= quiet {
+			status(line)
+		}
+		lastTenth[policy] = tenth
+	}
+}
+
 // otherDays simulates resampled days and summarises each policy across them.
 func otherDays(jobs []sim.Job, cfg autoscale.Config, m sim.Model, policies []string, n int) ([]daySummary, *dayTargets) {
 	sums := map[string]*daySummary{}
@@ -338,7 +359,7 @@ func otherDays(jobs []sim.Job, cfg autoscale.Config, m sim.Model, policies []str
 		dj := sim.Resample(jobs, uint64(day))
 		dm := m
 		dm.Seed = m.Seed + uint64(day)
-		res := sim.Compare(dj, cfg, dm, policies, 0)
+		res := sim.Compare(dj, cfg, dm, policies, 0, nil)
 		t := sim.Check(res)
 		tg.BeatsCPU += count(t.BeatsCPU)
 		tg.CheaperThanStatic += count(t.CheaperThanStatic)

@@ -20,6 +20,8 @@ type Setup struct {
 	Initial int
 	// OnDecision, when set, sees every decision that changes something, with its time.
 	OnDecision func(at time.Duration, d autoscale.Decision)
+	// OnProgress, when set, hears how many jobs have finished, at each hundredth of them.
+	OnProgress func(finished, total int)
 }
 
 // Point is the cluster at one moment, for the chart.
@@ -64,6 +66,10 @@ type Result struct {
 	Span                                    time.Duration `json:"span"`
 	Elapsed                                 time.Duration `json:"simulationWallTime"`
 	Series                                  []Point       `json:"series,omitempty"`
+
+	// visits counts the jobs that scheduling and observing looked at, for the test that holds
+	// the replay's work to the jobs and tasks rather than to the queue.
+	visits int
 }
 
 // CostRatio is the cost over the lower bound.
@@ -157,14 +163,22 @@ type engine struct {
 	now     float64
 	queue   events
 	seq     int
-	workers []*worker   // every worker ever made
-	live    []*worker   // those not gone
-	active  []*jobState // started, not finished, in submission order
-	jobs    []*jobState
-	nextID  int
-	res     Result
-	left    int // jobs not finished
-	end     float64
+	workers []*worker // every worker ever made
+	live    []*worker // those not gone
+	// Started jobs not finished, in submission order: those that have had a task, then the
+	// backlog of those that have not. Spark's FIFO gives cores to a job only when every earlier
+	// one holds all it can use, so a job that has never had a task comes after every job that
+	// has: the backlog can be counted as a whole rather than walked.
+	active  []*jobState
+	backlog []*jobState
+	// Over the backlog: its tasks (every stage) and the cores it wants now.
+	backlogTasks, backlogWanted int
+	jobs                        []*jobState
+	nextID                      int
+	res                         Result
+	left                        int // jobs not finished
+	queued                      int // pending tasks over every job
+	end                         float64
 }
 
 // Run simulates jobs on a cluster under setup.Config.Policy.
@@ -226,16 +240,13 @@ func (e *engine) integrate(t float64) {
 	if dt <= 0 {
 		return
 	}
-	idle, queued := 0, 0
+	idle := 0
 	for _, w := range e.live {
 		if w.ready {
 			idle += w.typ.Cores - w.busy
 		}
 	}
-	for _, j := range e.active {
-		queued += j.pending
-	}
-	if queued > 0 {
+	if e.queued > 0 {
 		e.res.IdleQueuedCoreHours += float64(idle) * dt / 3600
 	} else {
 		e.res.IdleEmptyCoreHours += float64(idle) * dt / 3600
@@ -270,8 +281,10 @@ func (e *engine) handle(ev *event) {
 	case evJobStart:
 		j := ev.job
 		j.started = true
-		j.pending = j.Stages[0].Tasks
-		e.active = append(e.active, j)
+		e.setPending(j, j.Stages[0].Tasks)
+		e.backlog = append(e.backlog, j)
+		e.backlogTasks += j.tasks()
+		e.backlogWanted += e.wanted(j)
 		e.schedule()
 	case evTaskEnd:
 		t := ev.task
@@ -289,10 +302,13 @@ func (e *engine) handle(ev *event) {
 		if j.pending == 0 && j.running == 0 {
 			j.stage++
 			if j.stage < len(j.Stages) {
-				j.pending = j.Stages[j.stage].Tasks
+				e.setPending(j, j.Stages[j.stage].Tasks)
 			} else {
 				j.finished, j.finish = true, e.now
 				e.left--
+				if e.setup.OnProgress != nil && (e.res.Jobs-e.left)%max(1, e.res.Jobs/100) == 0 {
+					e.setup.OnProgress(e.res.Jobs-e.left, e.res.Jobs)
+				}
 				e.active = slices.DeleteFunc(e.active, func(x *jobState) bool { return x == j })
 			}
 		}
@@ -344,31 +360,86 @@ func (e *engine) handle(ev *event) {
 }
 
 // schedule gives free cores to pending tasks, in order of job submission (Spark's FIFO across
-// applications).
+// applications). It stops when no core is free, so that a backlog of waiting jobs costs nothing
+// here: each call visits the free cores, and the jobs before the first that can take one (each
+// of which holds a core).
 func (e *engine) schedule() {
-	for _, j := range e.active {
-		if j.pending == 0 {
-			continue
-		}
-		st := j.Stages[j.stage]
-		for _, w := range e.live {
-			if j.pending == 0 || e.m.AppCores > 0 && j.running >= e.m.AppCores {
-				break
-			}
-			if !w.ready || w.draining || w.gone {
-				continue
-			}
-			for w.busy < w.typ.Cores && j.pending > 0 && (e.m.AppCores == 0 || j.running < e.m.AppCores) {
-				dur := st.TaskTime.Seconds()
-				t := &task{job: j, w: w, end: e.now + dur, dur: dur}
-				w.running[t] = struct{}{}
-				w.busy++
-				j.pending--
-				j.running++
-				e.push(&event{t: t.end, kind: evTaskEnd, task: t})
-			}
+	free := 0
+	for _, w := range e.live {
+		if w.ready && !w.draining {
+			free += w.typ.Cores - w.busy
 		}
 	}
+	for _, j := range e.active {
+		if free == 0 {
+			return
+		}
+		free -= e.give(j, free)
+	}
+	for free > 0 && len(e.backlog) > 0 {
+		j := e.backlog[0]
+		e.backlogTasks -= j.tasks()
+		e.backlogWanted -= e.wanted(j)
+		e.backlog = e.backlog[1:]
+		e.active = append(e.active, j)
+		free -= e.give(j, free)
+	}
+}
+
+// give starts j's pending tasks on free cores, up to its cap, on workers in order, and returns
+// how many it started.
+func (e *engine) give(j *jobState, free int) int {
+	e.res.visits++
+	capped := func() bool { return e.m.AppCores > 0 && j.running >= e.m.AppCores }
+	if j.pending == 0 || capped() {
+		return 0
+	}
+	st := j.Stages[j.stage]
+	given := 0
+	for _, w := range e.live {
+		if j.pending == 0 || capped() || given == free {
+			break
+		}
+		if !w.ready || w.draining {
+			continue
+		}
+		for w.busy < w.typ.Cores && j.pending > 0 && !capped() {
+			dur := st.TaskTime.Seconds()
+			t := &task{job: j, w: w, end: e.now + dur, dur: dur}
+			w.running[t] = struct{}{}
+			w.busy++
+			given++
+			e.setPending(j, j.pending-1)
+			j.running++
+			e.push(&event{t: t.end, kind: evTaskEnd, task: t})
+		}
+	}
+	return given
+}
+
+// tasks counts a job's tasks over every stage.
+func (j *jobState) tasks() int {
+	n := 0
+	for _, st := range j.Stages {
+		n += st.Tasks
+	}
+	return n
+}
+
+// wanted is the cores a job could use now: its running and pending tasks, within the cap.
+func (e *engine) wanted(j *jobState) int {
+	w := j.running + j.pending
+	if e.m.AppCores > 0 {
+		w = min(w, e.m.AppCores)
+	}
+	return w
+}
+
+// setPending keeps the count of queued tasks over every job as a job's changes, so that
+// accounting idle cores does not walk a backlog at every event.
+func (e *engine) setPending(j *jobState, n int) {
+	e.queued += n - j.pending
+	j.pending = n
 }
 
 // terminate ends a worker: its running tasks are lost and run again; billing stops.
@@ -380,7 +451,7 @@ func (e *engine) terminate(w *worker, at float64, interrupted bool) {
 		for t := range w.running {
 			t.dead = true
 			t.job.running--
-			t.job.pending++
+			e.setPending(t.job, t.job.pending+1)
 			e.res.LostTasks++
 		}
 		w.running = map[*task]struct{}{}
@@ -419,20 +490,23 @@ func (e *engine) observe() autoscale.Observation {
 		}
 	}
 	for _, j := range e.active {
+		e.res.visits++
 		left := j.pending + j.running
 		for _, st := range j.Stages[j.stage+1:] {
 			left += st.Tasks
 		}
-		wanted := j.running + j.pending
-		if e.m.AppCores > 0 {
-			wanted = min(wanted, e.m.AppCores)
-		}
-		a := autoscale.App{ID: j.Name, CoresGranted: j.running, CoresWanted: wanted, TasksLeft: left,
+		a := autoscale.App{ID: j.Name, CoresGranted: j.running, CoresWanted: e.wanted(j), TasksLeft: left,
 			Waiting: j.running == 0 && j.pending > 0}
 		if j.doneTasks > 0 {
 			a.TaskSeconds = j.doneSeconds / float64(j.doneTasks)
 		}
 		obs.Apps = append(obs.Apps, a)
+	}
+	if n := len(e.backlog); n > 0 {
+		// The backlog's applications are alike to a policy (waiting, nothing granted, no task
+		// time yet): one entry for them all.
+		obs.Apps = append(obs.Apps, autoscale.App{ID: fmt.Sprintf("%d waiting", n), CoresWanted: e.backlogWanted, TasksLeft: e.backlogTasks,
+			Waiting: true, Count: n})
 	}
 	return obs
 }
@@ -491,9 +565,7 @@ func (e *engine) sample() {
 			p.Pending++
 		}
 	}
-	for _, j := range e.active {
-		p.Queued += j.pending
-	}
+	p.Queued = e.queued
 	e.res.PeakWorkers = max(e.res.PeakWorkers, p.Workers)
 	e.res.Series = append(e.res.Series, p)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -50,6 +51,45 @@ func TestStaticClusterExactly(t *testing.T) {
 	// Alone on an unlimited cluster it would also take 15 s: slowdown 15/15.
 	if r.BoundedSlow.P50 != 1 {
 		t.Errorf("bounded slowdown %v", r.BoundedSlow.P50)
+	}
+}
+
+// Progress comes at each hundredth of the jobs, in order, and ends with all of them.
+func TestProgressReachesEveryJob(t *testing.T) {
+	var trace strings.Builder
+	for i := range 1000 {
+		fmt.Fprintf(&trace, "%d,%d,%d\n", i, 1+i%7, 1+i%13)
+	}
+	var seen []int
+	Run(csvJobs(t, trace.String()), Setup{Config: autoscale.Config{Policy: autoscale.PolicyOff, Types: []autoscale.InstanceType{m5}}, Initial: 3,
+		OnProgress: func(finished, total int) {
+			if total != 1000 {
+				t.Errorf("total %d", total)
+			}
+			seen = append(seen, finished)
+		}}, quietModel())
+	if len(seen) != 100 || seen[len(seen)-1] != 1000 || !slices.IsSorted(seen) || seen[0] != 10 {
+		t.Errorf("progress: %v", seen)
+	}
+}
+
+// A deep queue costs nothing per event: 20,000 one-task jobs arrive at once on one worker, and
+// scheduling and the autoscaler's observations look at a bounded number of jobs per task, not
+// at the whole queue (which would be 200 million looks).
+func TestBacklogIsNotWalked(t *testing.T) {
+	var trace strings.Builder
+	for range 20_000 {
+		trace.WriteString("0,1,1\n")
+	}
+	jobs := csvJobs(t, trace.String())
+	for _, policy := range []string{autoscale.PolicyOff, autoscale.PolicySpark} {
+		r := Run(jobs, Setup{Config: autoscale.Config{Policy: policy, Min: 1, Max: 1, Types: []autoscale.InstanceType{m5}}, Initial: 1}, quietModel())
+		if r.JCTSeconds.P99 < 4000 {
+			t.Fatalf("%s: no backlog built: p99 %v s", policy, r.JCTSeconds.P99)
+		}
+		if r.visits > 10*20_000 {
+			t.Errorf("%s: %d jobs looked at for 20,000 tasks", policy, r.visits)
+		}
 	}
 }
 
@@ -212,7 +252,7 @@ func TestFBDayClaims(t *testing.T) {
 	if len(jobs) != 5894 {
 		t.Fatalf("%d jobs", len(jobs))
 	}
-	res := Compare(jobs, autoscale.Config{Min: 0, Max: 40, Spot: true, Types: benchTypes}, DefaultModel(), Policies, 0)
+	res := Compare(jobs, autoscale.Config{Min: 0, Max: 40, Spot: true, Types: benchTypes}, DefaultModel(), Policies, 0, nil)
 	tg := Check(res)
 	if !tg.BeatsCPU || !tg.CheaperThanStatic || !tg.NoBusyRemovals {
 		for _, r := range res {
@@ -233,7 +273,7 @@ func BenchmarkFBDay(b *testing.B) {
 		b.Run(p, func(b *testing.B) {
 			var r *Result
 			for i := 0; i < b.N; i++ {
-				r = Compare(jobs, cfg, DefaultModel(), []string{p}, 0)[0]
+				r = Compare(jobs, cfg, DefaultModel(), []string{p}, 0, nil)[0]
 			}
 			b.ReportMetric(r.CostUSD, "$")
 			b.ReportMetric(r.CostRatio(), "x-lower-bound")
@@ -266,4 +306,58 @@ func TestTracesRefuseNumbersBeyondReason(t *testing.T) {
 	if err != nil || jobs[0].Submit < 0 || jobs[0].Stages[0].TaskTime <= 0 || jobs[0].CoreSeconds() <= 0 {
 		t.Errorf("the largest CSV job: %+v %v", jobs, err)
 	}
+}
+
+// busyDay is n jobs arriving at four times the Facebook day's rate: each day of it is four
+// resamples of that day laid over each other, more than the benchmark's 40 workers can keep up
+// with, so that a backlog builds.
+func busyDay(t testing.TB, n int) []Job {
+	const rate = 4
+	fb := fbDay(t)
+	var out []Job
+	for s := 0; len(out) < n; s++ {
+		for _, j := range Resample(fb, uint64(s+1)) {
+			j.Name = fmt.Sprintf("%s-%d", j.Name, s)
+			j.Submit += time.Duration(s/rate) * 24 * time.Hour
+			out = append(out, j)
+		}
+	}
+	sortJobs(out)
+	return out[:n]
+}
+
+// BenchmarkBusyDay replays days with a backlog, for one policy: the time must grow with the jobs
+// and tasks, not with the queue squared.
+func BenchmarkBusyDay(b *testing.B) {
+	cfg := autoscale.Config{Min: 0, Max: 40, Spot: true, Types: benchTypes}
+	for _, n := range []int{3000, 6000, 24000, 100000} {
+		jobs := busyDay(b, n)
+		b.Run(fmt.Sprintf("jobs=%d", n), func(b *testing.B) {
+			var r *Result
+			for i := 0; i < b.N; i++ {
+				r = Compare(jobs, cfg, DefaultModel(), []string{autoscale.PolicySpark}, 0, nil)[0]
+			}
+			b.ReportMetric(r.Span.Hours(), "sim-hours")
+			b.ReportMetric(float64(r.Jobs), "jobs")
+		})
+	}
+}
+
+// BenchmarkDeepBacklog replays 100,000 jobs that arrive in nine hours and take weeks to drain on
+// 40 workers: a queue of tens of thousands of applications at every step.
+func BenchmarkDeepBacklog(b *testing.B) {
+	var trace strings.Builder
+	for i := range 100_000 {
+		fmt.Fprintf(&trace, "%d,%d,%d\n", i/3, 1+i%50, 5+i%300)
+	}
+	jobs, err := ReadCSV(strings.NewReader(trace.String()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := autoscale.Config{Min: 0, Max: 40, Spot: true, Types: benchTypes}
+	var r *Result
+	for i := 0; i < b.N; i++ {
+		r = Compare(jobs, cfg, DefaultModel(), []string{autoscale.PolicySpark}, 0, nil)[0]
+	}
+	b.ReportMetric(r.Span.Hours(), "sim-hours")
 }
