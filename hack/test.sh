@@ -26,25 +26,29 @@ if [ ! -x "$tools/staticcheck" ]; then
 fi
 "$tools/staticcheck" ./...
 
-# Two runs side by side: everything but the TestRealSpark… tests (the AWS package's applies
-# against moto dominate it, and wait more than they compute; its two tests of booted nodes on real
-# Spark, TestAWS…OnRealSpark, run here too, since they mostly wait on moto and Terraform), and the
-# TestRealSpark… tests on real Apache Spark 3.5 and 4.x one package at a time, since two packages'
-# JVMs at once starve each other on 2 cores. Each run's output is kept whole and printed when
-# both have ended. "go test -run RealSpark ./..." runs every test on real Spark.
+# Two runs side by side. The first: everything but the TestRealSpark… tests (the AWS package's
+# applies against moto dominate it, and wait more than they compute; its two tests of booted
+# nodes on real Spark, TestAWS…OnRealSpark, run here too, since they mostly wait on moto and
+# Terraform), then the TestRealSpark… tests of every package but internal/cluster, one package
+# at a time. The second: internal/cluster's TestRealSpark… tests, the longest. Two packages of
+# real Spark at once in either run would starve each other's JVMs on 2 cores. Each run's output
+# is kept whole and printed when both have ended. "go test -run RealSpark ./..." runs every test
+# on real Spark.
 echo "== go test -race: the suite, and real Apache Spark $(./hack/spark-home --version 3.5) and $(./hack/spark-home --version 4) beside it"
 logs=$(mktemp -d)
-go test -race -count=1 -timeout 45m -skip '^TestRealSpark' ./... >"$logs/suite" 2>&1 &
+others=$(go list ./... | grep -v '/internal/cluster$')
+( go test -race -count=1 -timeout 45m -skip '^TestRealSpark' ./... &&
+  go test -race -count=1 -timeout 30m -p 1 -run '^TestRealSpark' $others ) >"$logs/suite" 2>&1 &
 suite=$!
 real_rc=0
-go test -race -count=1 -timeout 45m -p 1 -run '^TestRealSpark' ./... >"$logs/real" 2>&1 || real_rc=$?
+go test -race -count=1 -timeout 45m -run '^TestRealSpark' ./internal/cluster >"$logs/real" 2>&1 || real_rc=$?
 suite_rc=0
 wait "$suite" || suite_rc=$?
-echo "-- the suite (without the real-Spark tests)"; cat "$logs/suite"
-echo "-- the real-Spark tests"; cat "$logs/real"
+echo "-- the suite, then the real-Spark tests of every package but internal/cluster"; cat "$logs/suite"
+echo "-- internal/cluster's real-Spark tests"; cat "$logs/real"
 rm -rf "$logs"
 if [ "$suite_rc" -ne 0 ] || [ "$real_rc" -ne 0 ]; then
-  echo "go test failed (suite: exit $suite_rc, real Spark: exit $real_rc)"; exit 1
+  echo "go test failed (suite: exit $suite_rc, internal/cluster on real Spark: exit $real_rc)"; exit 1
 fi
 
 echo "== the autoscaling benchmark's claims on the Facebook day (without -race: the replay is single-threaded)"

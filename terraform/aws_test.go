@@ -87,9 +87,7 @@ func apply(t *testing.T, bin string, moto *awstest.Moto, inputs map[string]any) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	ctx := context.Background()
+	ctx := context.Background() // the credentials moto takes: awstest.Terraform set them
 	if err := tf.Init(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -121,6 +119,7 @@ func TestModuleAgainstMoto(t *testing.T) {
 	if testing.Short() {
 		t.Skip("applies a whole cluster against moto")
 	}
+	t.Parallel() // each test has a moto of its own
 	bin := awstest.Terraform(t)
 	moto := awstest.StartMoto(t)
 	ctx := context.Background()
@@ -216,7 +215,7 @@ func TestModuleAgainstMoto(t *testing.T) {
 			t.Errorf("the monitoring group's ingress %v, want %v", in, want)
 		}
 	}
-	if u, _ := out["prometheus_url"].(string); !strings.HasSuffix(u, ":9090") {
+	if u, _ := out["prometheus_url"].(string); !strings.HasSuffix(u, ":9090") || !strings.HasPrefix(u, "https://") {
 		t.Errorf("prometheus_url = %q", u)
 	}
 	vols, err := e2.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{Filters: []ec2types.Filter{{Name: aws.String("tag:sparkplane/cluster"), Values: []string{"modtest"}}}})
@@ -403,6 +402,7 @@ func TestModuleInAnExistingVPC(t *testing.T) {
 	if testing.Short() {
 		t.Skip("applies a cluster against moto")
 	}
+	t.Parallel() // each test has a moto of its own
 	bin := awstest.Terraform(t)
 	moto := awstest.StartMoto(t)
 	ctx := context.Background()

@@ -6,8 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sparkplane/sparkplane/internal/agent"
-	"github.com/sparkplane/sparkplane/internal/agent/agentapi"
-	"github.com/sparkplane/sparkplane/internal/provider"
+	"github.com/sparkplane/sparkplane/internal/node"
 	"github.com/sparkplane/sparkplane/internal/provider/aws"
 )
 
@@ -33,23 +32,11 @@ IMDSv2 for spot interruptions and terminations.`,
 			}
 			if ec2Path != "" {
 				log := slog.New(slog.NewTextHandler(f.IO.ErrOut, nil))
-				node, err := aws.Bootstrap(ctx, ec2Path, log)
+				src, err := aws.NodeSource(ctx, ec2Path, log)
 				if err != nil {
 					return err
 				}
-				if node.Monitor != nil {
-					return node.Monitor(ctx)
-				}
-				log = log.With("cluster", node.Config.Cluster)
-				go node.Run(ctx)
-				if node.Config.Role != agentapi.RoleMaster && node.Config.Role != agentapi.RoleWorker {
-					log.Info("gateway ready: sparkplane and Spark are installed", "spark", node.Config.SparkHome)
-					<-ctx.Done()
-					return nil
-				}
-				providers := provider.NewRegistry()
-				providers.Register(aws.Name, func() (provider.Provider, error) { return node.Provider, nil })
-				return agent.Run(ctx, node.Config, agent.Deps{Providers: providers, Log: log, Started: node.Publish, Interruptions: node.Interruptions})
+				return node.Run(ctx, src, log)
 			}
 			cfg, err := agent.LoadConfig(configPath)
 			if err != nil {

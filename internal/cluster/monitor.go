@@ -74,7 +74,7 @@ func (m *Manager) Monitor(ctx context.Context, ref Ref, o MonitorOptions) error 
 		return fmt.Errorf("write the Prometheus configuration: %w", err)
 	}
 	url := "http://" + o.Listen
-	if err := monitoring.WriteGrafana(o.Dir, url); err != nil {
+	if err := monitoring.WriteGrafana(o.Dir, url, nil); err != nil {
 		return fmt.Errorf("write the Grafana provisioning: %w", err)
 	}
 	targets := func(ctx context.Context) (monitoring.Targets, error) {

@@ -45,12 +45,22 @@ func Start(name string, cmd *exec.Cmd, logPath string) (*Process, error) {
 // WaitHTTP waits until a GET of url answers 200. It gives up, stopping the process, when the
 // process exits or timeout passes, with the end of its log in the error.
 func (p *Process) WaitHTTP(ctx context.Context, url string, timeout time.Duration) error {
+	return p.WaitHTTPAs(ctx, &http.Client{}, url, nil, timeout)
+}
+
+// WaitHTTPAs is WaitHTTP through client (its TLS trust), each request signed by sign when not
+// nil (a login).
+func (p *Process) WaitHTTPAs(ctx context.Context, client *http.Client, url string, sign func(*http.Request), timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	client := &http.Client{Timeout: 2 * time.Second}
+	c := *client
+	c.Timeout = 2 * time.Second
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if resp, err := client.Do(req); err == nil {
+		if sign != nil {
+			sign(req)
+		}
+		if resp, err := c.Do(req); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil

@@ -2,12 +2,14 @@ package monitoring
 
 import (
 	"embed"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"path"
 	"path/filepath"
 	"sort"
 
+	"github.com/sparkplane/sparkplane/internal/agent/agentapi"
 	"github.com/sparkplane/sparkplane/internal/fsutil"
 )
 
@@ -28,18 +30,24 @@ func Dashboards() map[string][]byte {
 	return out
 }
 
+// EnvGrafanaPrometheusPassword is the variable in Grafana's environment that its datasource's
+// password for a Prometheus behind a login comes from, so that no file holds it.
+const EnvGrafanaPrometheusPassword = "SPARKPLANE_PROMETHEUS_PASSWORD"
+
 // WriteGrafana writes the dashboards and the provisioning files that load them, with the
 // datasource pointing at prometheusURL, under dir/grafana. Grafana picks them up when started
 // with its provisioning path there:
 //
 //	grafana server cfg:default.paths.provisioning=DIR/grafana/provisioning
-func WriteGrafana(dir, prometheusURL string) error {
+//
+// With login (a Prometheus behind one), the datasource signs in as its user, with the password
+// from Grafana's environment (EnvGrafanaPrometheusPassword), and trusts its certificate.
+func WriteGrafana(dir, prometheusURL string, login *Login) error {
 	abs, err := filepath.Abs(filepath.Join(dir, GrafanaDir))
 	if err != nil {
 		return err
 	}
-	files := map[string][]byte{
-		"provisioning/datasources/sparkplane.yaml": fmt.Appendf(nil, `# Written by sparkplane monitor.
+	datasource := fmt.Sprintf(`# Written by sparkplane monitor.
 apiVersion: 1
 datasources:
   - name: sparkplane
@@ -50,7 +58,23 @@ datasources:
     isDefault: true
     jsonData:
       timeInterval: 10s
-`, DatasourceUID, prometheusURL),
+`, DatasourceUID, prometheusURL)
+	if login != nil {
+		ca, err := json.Marshal(string(login.CA)) // a JSON string is a YAML string
+		if err != nil {
+			return err
+		}
+		datasource += fmt.Sprintf(`      tlsAuthWithCACert: true
+      serverName: %q
+    basicAuth: true
+    basicAuthUser: %q
+    secureJsonData:
+      basicAuthPassword: ${%s}
+      tlsCACert: %s
+`, agentapi.TLSServerName, login.User, EnvGrafanaPrometheusPassword, ca)
+	}
+	files := map[string][]byte{
+		"provisioning/datasources/sparkplane.yaml": []byte(datasource),
 		"provisioning/dashboards/sparkplane.yaml": fmt.Appendf(nil, `# Written by sparkplane monitor.
 apiVersion: 1
 providers:

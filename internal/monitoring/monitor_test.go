@@ -2,6 +2,7 @@ package monitoring_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,7 +19,9 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"go.yaml.in/yaml/v3"
 
+	"github.com/sparkplane/sparkplane/internal/agent/agentapi"
 	"github.com/sparkplane/sparkplane/internal/monitoring"
 	"github.com/sparkplane/sparkplane/internal/testutil"
 )
@@ -187,5 +190,85 @@ func TestWriteConfigForTLSAgentsFoundOnEC2(t *testing.T) {
 	promtool := testutil.Tool(t, "promtool", "apt-get install prometheus")
 	if out, err := exec.Command(promtool, "check", "config", filepath.Join(dir, "prometheus.yml")).CombinedOutput(); err != nil {
 		t.Errorf("promtool check config: %v\n%s", err, out)
+	}
+}
+
+// A Prometheus that listens beyond loopback is behind a login over TLS: without it, with a wrong
+// password, or in plain HTTP it refuses; with it, its API answers. The web configuration holds a
+// bcrypt hash, never the password. Grafana's datasource signs in with the password from its
+// environment and trusts the certificate.
+func TestPrometheusBehindALogin(t *testing.T) {
+	bin := testutil.Tool(t, "prometheus", "apt-get install prometheus")
+	dir := t.TempDir()
+	if err := monitoring.WriteConfig(dir, "agent-token", monitoring.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, err := agentapi.NewCertificate("analytics", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	os.WriteFile(cert, certPEM, 0o644)
+	os.WriteFile(key, keyPEM, 0o600)
+	login := &monitoring.Login{User: "admin", Password: "the-cluster-secret", CertFile: cert, KeyFile: key, CA: certPEM}
+	listen := testutil.FreeAddr(t)
+	srv, err := monitoring.StartPrometheus(context.Background(), monitoring.ServerOptions{Bin: bin, Dir: dir, Listen: listen, Login: login})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	if srv.URL != "https://"+listen {
+		t.Errorf("URL %s", srv.URL)
+	}
+	web, _ := os.ReadFile(filepath.Join(dir, monitoring.WebConfigFile))
+	if bytes.Contains(web, []byte("the-cluster-secret")) || !bytes.Contains(web, []byte("$2a$")) {
+		t.Errorf("web.yml holds the password, or no bcrypt hash:\n%s", web)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, monitoring.WebConfigFile)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("web.yml: %v %v", fi.Mode(), err)
+	}
+	client, sign, err := login.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var build map[string]string
+	if err := testutil.PrometheusAPIAs(client, sign, srv.URL, "/api/v1/status/buildinfo", &build); err != nil || build["version"] == "" {
+		t.Errorf("with the login: %v %v", build, err)
+	}
+	wrong := &monitoring.Login{User: "admin", Password: "guess", CA: certPEM}
+	_, signWrong, _ := wrong.Client()
+	for name, sign := range map[string]func(*http.Request){"no login": nil, "a wrong password": signWrong} {
+		if err := testutil.PrometheusAPIAs(client, sign, srv.URL, "/api/v1/status/buildinfo", &build); err == nil || !strings.Contains(err.Error(), "401") {
+			t.Errorf("with %s: %v, want 401", name, err)
+		}
+	}
+	if resp, err := http.Get("http://" + listen + "/api/v1/status/buildinfo"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Errorf("plain HTTP answered %s", resp.Status)
+		}
+	}
+
+	if err := monitoring.WriteGrafana(dir, srv.URL, login); err != nil {
+		t.Fatal(err)
+	}
+	ds, _ := os.ReadFile(filepath.Join(dir, monitoring.GrafanaDir, "provisioning", "datasources", "sparkplane.yaml"))
+	var parsed struct {
+		Datasources []struct {
+			URL           string            `yaml:"url"`
+			BasicAuth     bool              `yaml:"basicAuth"`
+			BasicAuthUser string            `yaml:"basicAuthUser"`
+			JSONData      map[string]any    `yaml:"jsonData"`
+			Secure        map[string]string `yaml:"secureJsonData"`
+		} `yaml:"datasources"`
+	}
+	if err := yaml.Unmarshal(ds, &parsed); err != nil || len(parsed.Datasources) != 1 {
+		t.Fatalf("datasource: %v\n%s", err, ds)
+	}
+	d := parsed.Datasources[0]
+	if d.URL != srv.URL || !d.BasicAuth || d.BasicAuthUser != "admin" || d.JSONData["tlsAuthWithCACert"] != true ||
+		d.JSONData["serverName"] != agentapi.TLSServerName || d.Secure["tlsCACert"] != string(certPEM) ||
+		d.Secure["basicAuthPassword"] != "${"+monitoring.EnvGrafanaPrometheusPassword+"}" || bytes.Contains(ds, []byte("the-cluster-secret")) {
+		t.Errorf("datasource:\n%s", ds)
 	}
 }

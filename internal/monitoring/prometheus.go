@@ -5,11 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/sparkplane/sparkplane/internal/agent/agentapi"
 	"github.com/sparkplane/sparkplane/internal/daemon"
+	"github.com/sparkplane/sparkplane/internal/fsutil"
 )
 
 // ErrNoPrometheus means Prometheus is not installed.
@@ -42,6 +47,50 @@ type ServerOptions struct {
 	// ReadyTimeout bounds the wait for Prometheus to be ready (default 3 minutes: it is waited on
 	// as a process, so an exit ends the wait at once, and a loaded machine is slow).
 	ReadyTimeout time.Duration
+	// Login, when set, puts the web UI and API behind it (and TLS): for a Prometheus that
+	// listens beyond loopback.
+	Login *Login
+}
+
+// Login is Prometheus' web login: HTTP basic authentication over TLS, by Prometheus' own web
+// configuration file (web.yml in the monitoring directory, holding a bcrypt hash only).
+type Login struct {
+	User, Password string
+	// CertFile and KeyFile are the TLS certificate Prometheus serves: the cluster's
+	// (agentapi.NewCertificate), whose PEM is CA.
+	CertFile, KeyFile string
+	CA                []byte
+}
+
+// WebConfigFile is Prometheus' web configuration, in the monitoring directory.
+const WebConfigFile = "web.yml"
+
+// Client is an HTTP client that trusts the login's certificate, and the function that signs a
+// request with the login.
+func (l *Login) Client() (*http.Client, func(*http.Request), error) {
+	c, err := agentapi.PinnedClient(l.CA)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, func(r *http.Request) { r.SetBasicAuth(l.User, l.Password) }, nil
+}
+
+// writeWebConfig writes web.yml: the login's bcrypt hash and the TLS certificate.
+func writeWebConfig(dir string, l *Login) (string, error) {
+	hash, err := bcrypt.GenerateFromPassword([]byte(l.Password), bcrypt.DefaultCost)
+	if err != nil {
+		return "", fmt.Errorf("hash the Prometheus password: %w", err)
+	}
+	cfg := fmt.Sprintf(`# Written by sparkplane: Prometheus' login (a bcrypt hash) and TLS certificate.
+tls_server_config:
+  cert_file: %q
+  key_file: %q
+  min_version: TLS12
+basic_auth_users:
+  %q: %q
+`, l.CertFile, l.KeyFile, l.User, hash)
+	path := filepath.Join(dir, WebConfigFile)
+	return path, fsutil.WriteFileAtomic(path, []byte(cfg), 0o600)
 }
 
 // StartPrometheus runs Prometheus on a monitoring directory and returns once it is ready.
@@ -59,19 +108,31 @@ func StartPrometheus(ctx context.Context, o ServerOptions) (*Server, error) {
 		return nil, fmt.Errorf("cannot listen on %s for Prometheus (%v); choose another port with --port", o.Listen, err)
 	}
 	l.Close()
-	cmd := exec.Command(o.Bin,
-		"--config.file="+filepath.Join(o.Dir, ConfigFile),
-		"--storage.tsdb.path="+filepath.Join(o.Dir, DataDir),
-		"--storage.tsdb.retention.time="+promDuration(o.Retention),
-		"--web.listen-address="+o.Listen,
-	)
+	args := []string{
+		"--config.file=" + filepath.Join(o.Dir, ConfigFile),
+		"--storage.tsdb.path=" + filepath.Join(o.Dir, DataDir),
+		"--storage.tsdb.retention.time=" + promDuration(o.Retention),
+		"--web.listen-address=" + o.Listen,
+	}
+	client, sign, scheme := &http.Client{}, func(*http.Request) {}, "http"
+	if o.Login != nil {
+		web, err := writeWebConfig(o.Dir, o.Login)
+		if err != nil {
+			return nil, err
+		}
+		if client, sign, err = o.Login.Client(); err != nil {
+			return nil, err
+		}
+		args, scheme = append(args, "--web.config.file="+web), "https"
+	}
+	cmd := exec.Command(o.Bin, args...)
 	cmd.Dir = o.Dir
 	proc, err := daemon.Start("Prometheus", cmd, filepath.Join(o.Dir, LogFile))
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{URL: "http://" + o.Listen, Process: proc}
-	if err := proc.WaitHTTP(ctx, s.URL+"/-/ready", o.ReadyTimeout); err != nil {
+	s := &Server{URL: scheme + "://" + o.Listen, Process: proc}
+	if err := proc.WaitHTTPAs(ctx, client, s.URL+"/-/ready", sign, o.ReadyTimeout); err != nil {
 		return nil, err
 	}
 	return s, nil

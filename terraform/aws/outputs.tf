@@ -84,11 +84,11 @@ output "gateway_public_ip" {
 }
 
 output "prometheus_url" {
-  description = "Prometheus on the monitoring instance, when there is one."
-  value       = var.prometheus ? "http://${coalesce(aws_instance.extra["monitoring"].public_ip, aws_instance.extra["monitoring"].private_ip)}:9090" : null
+  description = "Prometheus on the monitoring instance, when there is one: TLS with the cluster's certificate, user admin, the cluster's secret as password."
+  value       = var.prometheus ? "https://${coalesce(aws_instance.extra["monitoring"].public_ip, aws_instance.extra["monitoring"].private_ip)}:9090" : null
 }
 
 output "grafana_url" {
-  description = "Grafana on the monitoring instance, when there is one."
-  value       = var.grafana ? "http://${coalesce(aws_instance.extra["monitoring"].public_ip, aws_instance.extra["monitoring"].private_ip)}:3000" : null
+  description = "Grafana on the monitoring instance, when there is one: TLS with the cluster's certificate, user admin, the cluster's secret as password."
+  value       = var.grafana ? "https://${coalesce(aws_instance.extra["monitoring"].public_ip, aws_instance.extra["monitoring"].private_ip)}:3000" : null
 }

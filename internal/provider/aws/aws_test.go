@@ -69,10 +69,6 @@ func newEnv(t testing.TB, home string, options ...func(*sparkaws.Options)) *env 
 	rec := &clustertest.Recorder{}
 	m := &cluster.Manager{Providers: reg, Store: store, Progress: rec, ReadyTimeout: 4 * time.Minute, PollInterval: 200 * time.Millisecond,
 		Spark: func(context.Context, *spec.Cluster) (*spark.Distribution, error) { return spark.OpenHome(home) }}
-	// Terraform and the SDK find moto through the spec's aws.endpoint; the credentials come from
-	// the environment.
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
 	return &env{m: m, p: p, moto: moto, root: root, rec: rec, store: store}
 }
 
@@ -91,6 +87,7 @@ aws: {region: %s, zones: 3, allowedCIDRs: [203.0.113.0/24], gateway: true, endpo
 // left. (One line: every node unpacks half a gigabyte of Spark; the other line's AWS nodes are
 // proven by TestAWSConformanceOnRealSpark.)
 func TestAWSLifecycleOnRealSpark(t *testing.T) {
+	t.Parallel() // each test has a moto and a Terraform of its own
 	line := sparktest.Lines()[len(sparktest.Lines())-1]
 	home := sparktest.RealHome(t, line)
 	jar := sparktest.JVMExample(t, line)
@@ -196,7 +193,7 @@ func TestAWSLifecycleOnRealSpark(t *testing.T) {
 	// Monitoring: over TLS from here; by EC2 discovery from inside; the module's monitoring
 	// instance.
 	checkMonitoring(t, e, ref, boot.Running()["worker"])
-	checkMonitoringInstance(t, boot, "life", boot.Running()["worker"])
+	checkMonitoringInstance(t, e, boot, "life", boot.Running()["worker"])
 
 	// add 2: the group grows, the new instances boot and join Spark.
 	as := autoscaling.NewFromConfig(cfg)
@@ -338,6 +335,7 @@ func TestCreateRollsBackAFailureMidApply(t *testing.T) {
 	if testing.Short() {
 		t.Skip("applies a cluster against moto")
 	}
+	t.Parallel() // each test has a moto and a Terraform of its own
 	// Terraform, with one more resource in the root module: it fails a few seconds into the
 	// apply, while the module's resources are being made.
 	wrapper := filepath.Join(t.TempDir(), "terraform")

@@ -98,8 +98,6 @@ func BenchmarkPlainTerraform(b *testing.B) {
 			for range b.N {
 				tf := awstest.Terraform(b)
 				moto := awstest.StartMoto(b)
-				b.Setenv("AWS_ACCESS_KEY_ID", "test")
-				b.Setenv("AWS_SECRET_ACCESS_KEY", "test")
 				ctx := context.Background()
 				s3c := s3.NewFromConfig(moto.Config(), func(o *s3.Options) { o.UsePathStyle = true })
 				if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("bench-data"),

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
@@ -25,6 +28,7 @@ func TestCLIExampleAgainstMoto(t *testing.T) {
 	if testing.Short() {
 		t.Skip("applies a whole cluster against moto")
 	}
+	t.Parallel()         // each test has a moto and a Terraform of its own
 	awstest.Terraform(t) // sets TF_CLI_CONFIG_FILE, which the binary inherits
 	moto := awstest.StartMoto(t)
 	bin := testutil.Build(t, "github.com/sparkplane/sparkplane/cmd/sparkplane")
@@ -48,6 +52,8 @@ func TestCLIExampleAgainstMoto(t *testing.T) {
 		cmd.Env = env
 		cmd.Run()
 	})
+
+	planStopsAtTheFirstInterrupt(t, bin, env, moto.URL)
 
 	// The example as it is, but for where AWS is, and no autoscaler to change the group under
 	// the test's feet.
@@ -101,5 +107,41 @@ func TestCLIExampleAgainstMoto(t *testing.T) {
 	run("destroy", "analytics", "--yes")
 	if left := awstest.Remains(context.Background(), t, moto.Config(), "analytics"); len(left) > 0 {
 		t.Errorf("after destroy: %v", left)
+	}
+}
+
+// planStopsAtTheFirstInterrupt sends Ctrl-C to plan while Terraform works: plan must end at
+// once (exit 130), stopping Terraform and removing its scratch directory.
+func planStopsAtTheFirstInterrupt(t *testing.T, bin string, env []string, endpoint string) {
+	t.Helper()
+	tmp := t.TempDir()
+	cmd := exec.Command(bin, "plan", "-f", "../../../examples/aws.yaml", "--set", "aws.endpoint="+endpoint)
+	cmd.Env = append(env, "TMPDIR="+tmp)
+	var stderr testutil.SyncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, time.Minute, "plan runs Terraform", func() error {
+		if dirs, _ := filepath.Glob(filepath.Join(tmp, "sparkplane-plan-*", ".terraform")); len(dirs) == 0 {
+			return fmt.Errorf("no Terraform working directory in %s yet; stderr: %q", tmp, stderr.String())
+		}
+		return nil
+	})
+	cmd.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+			t.Errorf("plan after Ctrl-C: %v, want exit 130\n%s", err, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("plan still ran 30 s after Ctrl-C\n%s", stderr.String())
+	}
+	if left, _ := filepath.Glob(filepath.Join(tmp, "sparkplane-plan-*")); len(left) != 0 {
+		t.Errorf("plan left its scratch directory after Ctrl-C: %v", left)
 	}
 }

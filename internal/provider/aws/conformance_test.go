@@ -17,6 +17,7 @@ import (
 // TestAWSConformanceOnRealSpark runs the suite every provider passes, against moto with booted
 // agents running real Spark of the oldest line (TestAWSLifecycleOnRealSpark runs the newest).
 func TestAWSConformanceOnRealSpark(t *testing.T) {
+	t.Parallel() // each test has a moto and a Terraform of its own
 	home := sparktest.RealHome(t, sparktest.Lines()[0])
 	e := newEnv(t, home)
 	awstest.Boot(t, e.moto, testutil.Build(t, "github.com/sparkplane/sparkplane/cmd/sparkplane"), "")

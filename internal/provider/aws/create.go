@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/hashicorp/terraform-exec/tfexec"
 
+	"github.com/sparkplane/sparkplane/internal/agent/agentapi"
 	"github.com/sparkplane/sparkplane/internal/fsutil"
 	"github.com/sparkplane/sparkplane/internal/provider"
 	"github.com/sparkplane/sparkplane/internal/spec"
@@ -154,7 +155,7 @@ func (p *Provider) Create(ctx context.Context, c *spec.Cluster, opts provider.Cr
 	}
 
 	// Secrets: SSM only. Neither user-data nor Terraform's state ever holds them.
-	certPEM, keyPEM, err := newCertificate(c.Name, p.opts.Now())
+	certPEM, keyPEM, err := agentapi.NewCertificate(c.Name, p.opts.Now())
 	if err != nil {
 		return nil, err
 	}

@@ -20,10 +20,9 @@ import (
 // (main.tf, and the nodes' user-data in Terraform's plan) against golden files, and plans it
 // against moto with Terraform alone.
 func TestExportPlansAgainstMoto(t *testing.T) {
+	t.Parallel() // each test has a moto and a Terraform of its own
 	tf := awstest.Terraform(t)
 	moto := awstest.StartMoto(t)
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
 	var ov []spec.Override
 	for _, set := range []string{"storage.bucket=analytics-data", "aws.endpoint=" + moto.URL, "monitoring.prometheus=true", "monitoring.grafana=true"} {
 		o, err := spec.SetFlag(set)

@@ -27,6 +27,7 @@ func TestLifetimeEndsTheClusterFromInside(t *testing.T) {
 	if testing.Short() {
 		t.Skip("applies a cluster against moto")
 	}
+	t.Parallel() // each test has a moto and a Terraform of its own
 	// Its nodes run the stand-in: lifetimes on real Spark are TestRealSparkLifetimes' (local), and
 	// what this proves (the master's agent ending the instances) does not touch Spark.
 	e := newEnv(t, sparktest.Home(t, "3.5.3"))

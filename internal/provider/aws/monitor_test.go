@@ -82,12 +82,12 @@ func checkMonitoring(t *testing.T, e *env, ref cluster.Ref, workers []string) {
 		t.Fatal(err)
 	}
 	defer srv.Stop()
-	discoversAgents(t, "http://"+listen2, ref.Name, workers)
+	discoversAgents(t, http.DefaultClient, nil, "http://"+listen2, ref.Name, workers)
 }
 
 // discoversAgents waits until the Prometheus at base has found, by the cluster's tag in the EC2
 // API, the master's and exactly these workers' agents, to be scraped over TLS on the agent port.
-func discoversAgents(t *testing.T, base, cluster string, workers []string) {
+func discoversAgents(t *testing.T, client *http.Client, sign func(*http.Request), base, cluster string, workers []string) {
 	t.Helper()
 	testutil.Eventually(t, time.Minute, "Prometheus finds the master and every worker by tag", func() error {
 		var tg struct {
@@ -96,7 +96,7 @@ func discoversAgents(t *testing.T, base, cluster string, workers []string) {
 				ScrapeURL string            `json:"scrapeUrl"`
 			} `json:"activeTargets"`
 		}
-		if err := testutil.PrometheusAPI(base, "/api/v1/targets", &tg); err != nil {
+		if err := testutil.PrometheusAPIAs(client, sign, base, "/api/v1/targets", &tg); err != nil {
 			return err
 		}
 		var nodes []string
@@ -120,28 +120,51 @@ func discoversAgents(t *testing.T, base, cluster string, workers []string) {
 }
 
 // checkMonitoringInstance checks the module's monitoring instance: its Prometheus (run by its
-// agent) finds the agents by tag, and scrapes Spark's master, whose port it learns from the
-// master's agent.
-func checkMonitoringInstance(t *testing.T, boot *awstest.Booter, cluster string, workers []string) {
+// agent) is behind a login over TLS (the user admin, the cluster's secret, the cluster's
+// certificate), finds the agents by tag, and scrapes Spark's master, whose port it learns from
+// the master's agent.
+func checkMonitoringInstance(t *testing.T, e *env, boot *awstest.Booter, cluster string, workers []string) {
 	t.Helper()
+	ctx := context.Background()
+	secret, err := e.p.Secret(ctx, cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := e.p.AgentHTTPClient(ctx, cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sign := func(r *http.Request) { r.SetBasicAuth(sparkaws.PrometheusUser, secret) }
 	var base string
 	testutil.Eventually(t, time.Minute, "the monitoring instance runs Prometheus", func() error {
 		if base = boot.Prometheus(); base == "" {
 			return fmt.Errorf("no monitoring instance booted\n%s", boot.Logs())
 		}
-		resp, err := http.Get(base + "/-/ready")
+		req, _ := http.NewRequest(http.MethodGet, base+"/-/ready", nil)
+		sign(req)
+		resp, err := client.Do(req)
 		if err != nil {
 			return err
 		}
 		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("ready: %s", resp.Status)
+		}
 		return nil
 	})
-	discoversAgents(t, base, cluster, workers)
+	if !strings.HasPrefix(base, "https://") {
+		t.Errorf("the monitoring instance's Prometheus serves %s, not TLS", base)
+	}
+	var targets any
+	if err := testutil.PrometheusAPIAs(client, nil, base, "/api/v1/targets", &targets); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("the monitoring instance's Prometheus without a login: %v, want 401", err)
+	}
+	discoversAgents(t, client, sign, base, cluster, workers)
 	testutil.Eventually(t, time.Minute, "the monitoring instance scrapes Spark's master", func() error {
 		var v struct {
 			Result []any `json:"result"`
 		}
-		if err := testutil.PrometheusAPI(base, "/api/v1/query?query="+url.QueryEscape(`up{job="spark",component="master"} == 1`), &v); err != nil {
+		if err := testutil.PrometheusAPIAs(client, sign, base, "/api/v1/query?query="+url.QueryEscape(`up{job="spark",component="master"} == 1`), &v); err != nil {
 			return err
 		}
 		if len(v.Result) != 1 {
@@ -152,13 +175,21 @@ func checkMonitoringInstance(t *testing.T, boot *awstest.Booter, cluster string,
 }
 
 // Grafana on the monitoring instance starts with the cluster's secret as its admin password, in
-// its environment only, and with sign-up and anonymous access off.
+// its environment only, serves TLS with the cluster's certificate, and has sign-up and anonymous
+// access off.
 func TestGrafanaAdminPasswordIsTheClusterSecret(t *testing.T) {
-	cmd := sparkaws.GrafanaCommandForTest("/usr/sbin/grafana-server", t.TempDir(), t.TempDir(), "the-cluster-secret")
+	login := &monitoring.Login{User: sparkaws.PrometheusUser, Password: "the-cluster-secret", CertFile: "/node/tls/agent.crt", KeyFile: "/node/tls/agent.key"}
+	cmd := sparkaws.GrafanaCommandForTest("/usr/sbin/grafana-server", t.TempDir(), t.TempDir(), "the-cluster-secret", login)
+	for _, want := range []string{"cfg:default.server.protocol=https", "cfg:default.server.cert_file=/node/tls/agent.crt", "cfg:default.server.cert_key=/node/tls/agent.key"} {
+		if !slices.Contains(cmd.Args, want) {
+			t.Errorf("Grafana does not serve TLS with the cluster's certificate: %v lacks %s", cmd.Args, want)
+		}
+	}
 	if strings.Contains(strings.Join(cmd.Args, " "), "the-cluster-secret") {
 		t.Errorf("the secret is on the command line: %v", cmd.Args)
 	}
-	for _, want := range []string{"GF_SECURITY_ADMIN_PASSWORD=the-cluster-secret", "GF_USERS_ALLOW_SIGN_UP=false", "GF_AUTH_ANONYMOUS_ENABLED=false"} {
+	for _, want := range []string{"GF_SECURITY_ADMIN_PASSWORD=the-cluster-secret", monitoring.EnvGrafanaPrometheusPassword + "=the-cluster-secret",
+		"GF_USERS_ALLOW_SIGN_UP=false", "GF_AUTH_ANONYMOUS_ENABLED=false"} {
 		if !slices.Contains(cmd.Env, want) {
 			t.Errorf("Grafana's environment lacks %s", want)
 		}

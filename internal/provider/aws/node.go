@@ -1,9 +1,9 @@
 package aws
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,7 +22,10 @@ import (
 
 	"github.com/sparkplane/sparkplane/internal/agent/agentapi"
 	"github.com/sparkplane/sparkplane/internal/fsutil"
+	"github.com/sparkplane/sparkplane/internal/node"
+	"github.com/sparkplane/sparkplane/internal/provider"
 	"github.com/sparkplane/sparkplane/internal/spark"
+	"github.com/sparkplane/sparkplane/internal/spec"
 )
 
 // NodeConfig is what the module's user-data writes to /etc/sparkplane/node.json: where a node's
@@ -39,30 +42,31 @@ type NodeConfig struct {
 	SparkVersion  string `json:"sparkVersion"`
 }
 
-// Node is a node of a cluster on EC2, ready to run its agent.
-type Node struct {
-	Config   *agentapi.Config
-	Provider *Provider // acting from inside the cluster: the group, not Terraform
-	// Publish, on the master, makes the agent's endpoint known (endpoint.json) once it serves.
-	Publish func(apiURL string)
-	// Interruptions are spot interruption notices and terminations by the group.
-	Interruptions <-chan agentapi.Interruption
-	// Run runs what goes beside the agent (the interruption watcher, the event-log copier)
-	// until ctx ends.
-	Run func(ctx context.Context)
-	// Monitor, on the monitoring instance, is all it runs (there is no Spark daemon there).
-	Monitor func(ctx context.Context) error
-}
-
 // Node-side environment overrides, for running a node outside EC2 (tests, other clouds' VMs).
 const (
 	EnvRoot   = "SPARKPLANE_EC2_ROOT"     // default /var/lib/sparkplane
 	EnvListen = "SPARKPLANE_AGENT_LISTEN" // default :<agentPort>
 )
 
-// Bootstrap prepares a node from its node.json: the instance's identity from IMDSv2, the secret
-// and TLS key from SSM, the certificate, spec and Spark from S3, and the agent's configuration.
-func Bootstrap(ctx context.Context, path string, log *slog.Logger) (*Node, error) {
+// ec2Node is where a node of a cluster on EC2 finds its cluster (node.Source): its identity
+// from IMDSv2, the secret and TLS key from SSM, the certificate, spec and Spark from S3, the
+// master's agent from the endpoint it publishes there, and spot notices and terminations by the
+// group from IMDSv2.
+type ec2Node struct {
+	nc   NodeConfig
+	cfg  aws.Config
+	meta *imds.Client
+	a    *artifacts
+	log  *slog.Logger
+
+	instanceID, privateIP, publicIP string
+	doc                             *SpecDoc
+	inside                          *Provider
+}
+
+// NodeSource reads a node's node.json, written by the module's user-data, for `sparkplane agent
+// --ec2` (node.Run).
+func NodeSource(ctx context.Context, path string, log *slog.Logger) (node.Source, error) {
 	var nc NodeConfig
 	if err := fsutil.ReadJSON(path, &nc); err != nil {
 		return nil, err
@@ -70,138 +74,125 @@ func Bootstrap(ctx context.Context, path string, log *slog.Logger) (*Node, error
 	if nc.Cluster == "" || nc.Bucket == "" || nc.Prefix == "" {
 		return nil, fmt.Errorf("%s lacks the cluster, bucket or prefix", path)
 	}
-	root := os.Getenv(EnvRoot)
-	if root == "" {
-		root = "/var/lib/sparkplane"
-	}
 	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(nc.Region))
 	if err != nil {
 		return nil, err
 	}
-	meta := imds.NewFromConfig(cfg)
-	instanceID, err := metadata(ctx, meta, "instance-id")
-	if err != nil {
-		return nil, fmt.Errorf("IMDS: %w", err)
-	}
-	privateIP, err := metadata(ctx, meta, "local-ipv4")
-	if err != nil {
-		return nil, fmt.Errorf("IMDS: %w", err)
-	}
-	publicIP, _ := metadata(ctx, meta, "public-ipv4") // none in a private subnet
+	return &ec2Node{nc: nc, cfg: cfg, meta: imds.NewFromConfig(cfg), a: &artifacts{s3: newS3(cfg), bucket: nc.Bucket, prefix: nc.Prefix}, log: log}, nil
+}
 
-	a := &artifacts{s3: newS3(cfg), bucket: nc.Bucket, prefix: nc.Prefix}
-	var doc SpecDoc
-	specJSON, err := retry(ctx, log, "the spec", func() ([]byte, error) { return a.get(ctx, keySpec) })
+func (e *ec2Node) Identity(ctx context.Context) (node.Identity, error) {
+	var err error
+	if e.instanceID, err = metadata(ctx, e.meta, "instance-id"); err != nil {
+		return node.Identity{}, fmt.Errorf("IMDS: %w", err)
+	}
+	if e.privateIP, err = metadata(ctx, e.meta, "local-ipv4"); err != nil {
+		return node.Identity{}, fmt.Errorf("IMDS: %w", err)
+	}
+	e.publicIP, _ = metadata(ctx, e.meta, "public-ipv4") // none in a private subnet
+	id := node.Identity{Cluster: e.nc.Cluster, Provider: Name, Role: e.nc.Role, NodeID: e.nc.Role, Host: e.privateIP,
+		Root: cmp.Or(os.Getenv(EnvRoot), "/var/lib/sparkplane"), Listen: cmp.Or(os.Getenv(EnvListen), ":"+strconv.Itoa(e.nc.AgentPort)),
+		NoSpark: e.nc.Role == RoleMonitoring}
+	if e.nc.Role == agentapi.RoleWorker {
+		id.NodeID = e.instanceID
+	}
+	return id, nil
+}
+
+func (e *ec2Node) spec(ctx context.Context) (*SpecDoc, error) {
+	if e.doc != nil {
+		return e.doc, nil
+	}
+	b, err := node.Retry(ctx, e.log, "the spec", func() ([]byte, error) { return e.a.get(ctx, keySpec) })
 	if err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal(specJSON, &doc); err != nil {
+	var doc SpecDoc
+	if err := json.Unmarshal(b, &doc); err != nil {
 		return nil, fmt.Errorf("spec.json: %w", err)
 	}
-	params := ssm.NewFromConfig(cfg)
-	secret, err := getParameter(ctx, params, nc.Cluster, secretParam)
-	if err != nil {
-		return nil, err
-	}
-	tlsKey, err := getParameter(ctx, params, nc.Cluster, tlsKeyParam)
-	if err != nil {
-		return nil, err
-	}
-	certPEM, err := a.get(ctx, keyCert)
-	if err != nil {
-		return nil, err
-	}
-	files := map[string]struct {
-		data []byte
-		mode os.FileMode
-	}{
-		"token":         {[]byte(secret + "\n"), 0o600},
-		"tls/agent.key": {[]byte(tlsKey), 0o600},
-		"tls/agent.crt": {certPEM, 0o644},
-	}
-	for name, f := range files {
-		if err := fsutil.WriteFileAtomic(filepath.Join(root, name), f.data, f.mode); err != nil {
-			return nil, err
-		}
-	}
-	if nc.Role == RoleMonitoring {
-		return &Node{Monitor: func(ctx context.Context) error {
-			return runMonitoring(ctx, nc, &doc.Spec, a, secret, certPEM, root, log.With("cluster", nc.Cluster))
-		}}, nil
-	}
+	e.doc = &doc
+	return e.doc, nil
+}
 
-	// Spark, from the cluster's prefix.
-	sparkHome := filepath.Join(root, "spark-"+nc.SparkVersion)
-	if _, err := os.Stat(filepath.Join(sparkHome, "bin", "spark-class")); err != nil {
-		tgz := filepath.Join(root, spark.TarballName(nc.SparkVersion))
-		if err := a.download(ctx, keySpark+spark.TarballName(nc.SparkVersion), tgz); err != nil {
-			return nil, err
-		}
-		if err := spark.Unpack(tgz, sparkHome); err != nil {
-			return nil, fmt.Errorf("unpack Spark: %w", err)
-		}
-		os.Remove(tgz)
-	}
-	javaHome, warning, err := spark.FindJavaFor(os.Getenv, nc.SparkVersion)
+func (e *ec2Node) Cluster(ctx context.Context) (spec.Cluster, time.Time, error) {
+	doc, err := e.spec(ctx)
 	if err != nil {
-		return nil, err
+		return spec.Cluster{}, time.Time{}, err
 	}
-	if warning != "" {
-		log.Warn(warning)
-	}
-	events := filepath.Join(root, "event-logs")
-	if err := os.MkdirAll(events, 0o755); err != nil {
-		return nil, err
-	}
+	return doc.Spec, doc.CreatedAt, nil
+}
 
-	listen := os.Getenv(EnvListen)
-	if listen == "" {
-		listen = ":" + strconv.Itoa(nc.AgentPort)
+func (e *ec2Node) Secrets(ctx context.Context) (node.Secrets, error) {
+	params := ssm.NewFromConfig(e.cfg)
+	secret, err := getParameter(ctx, params, e.nc.Cluster, secretParam)
+	if err != nil {
+		return node.Secrets{}, err
 	}
-	nodeID := nc.Role
-	if nc.Role == agentapi.RoleWorker {
-		nodeID = instanceID
+	key, err := getParameter(ctx, params, e.nc.Cluster, tlsKeyParam)
+	if err != nil {
+		return node.Secrets{}, err
 	}
-	ac := &agentapi.Config{
-		Cluster: nc.Cluster, Provider: Name, Role: nc.Role, NodeID: nodeID, Dir: filepath.Join(root, "node"),
-		Listen: listen, Host: privateIP, SparkHome: sparkHome, JavaHome: javaHome, TokenFile: filepath.Join(root, "token"),
-		Spec: doc.Spec, CreatedAt: doc.CreatedAt, EventLogDir: "file://" + events,
-		TLS: &agentapi.TLSFiles{Cert: filepath.Join(root, "tls/agent.crt"), Key: filepath.Join(root, "tls/agent.key")},
+	cert, err := e.a.get(ctx, keyCert)
+	if err != nil {
+		return node.Secrets{}, err
 	}
-	inCluster := &record{Spec: doc.Spec, CreatedAt: doc.CreatedAt, Region: nc.Region, Bucket: nc.Bucket}
-	n := &Node{Config: ac, Provider: New(Options{InCluster: inCluster, AWSConfig: func(context.Context, string) (aws.Config, error) { return cfg, nil }})}
+	return node.Secrets{Token: secret, TLSKey: []byte(key), Cert: cert}, nil
+}
 
-	switch nc.Role {
-	case agentapi.RoleMaster:
-		n.Publish = func(apiURL string) {
-			_, port, _ := net.SplitHostPort(strings.TrimPrefix(apiURL, "https://"))
-			host := publicIP
-			if host == "" {
-				host = privateIP
-			}
-			ep := Endpoint{URL: "https://" + net.JoinHostPort(host, port), PrivateURL: "https://" + net.JoinHostPort(privateIP, port),
-				InstanceID: instanceID, StartedAt: time.Now().UTC()}
-			if err := a.put(context.Background(), keyEndpoint, jsonBody(ep)); err != nil {
-				log.Error("publish the agent's endpoint", "err", err)
-			}
+// Spark is the distribution create uploaded to the cluster's prefix.
+func (e *ec2Node) Spark(ctx context.Context, version, dir string) (string, error) {
+	return node.UnpackSpark(ctx, version, dir, func(ctx context.Context, tgz string) error {
+		return e.a.download(ctx, keySpark+spark.TarballName(version), tgz)
+	})
+}
+
+// MasterAgent is the private URL in the endpoint the master's agent published.
+func (e *ec2Node) MasterAgent(ctx context.Context) (string, error) {
+	ep, err := node.Retry(ctx, e.log, "the master's endpoint", func() (*Endpoint, error) { return e.a.endpoint(ctx) })
+	if err != nil {
+		return "", err
+	}
+	return ep.PrivateURL, nil
+}
+
+// Publish writes endpoint.json to the cluster's prefix: the public address for users, the
+// private one for the nodes.
+func (e *ec2Node) Publish(ctx context.Context, apiURL string) error {
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(apiURL, "https://"))
+	ep := Endpoint{URL: "https://" + net.JoinHostPort(cmp.Or(e.publicIP, e.privateIP), port), PrivateURL: "https://" + net.JoinHostPort(e.privateIP, port),
+		InstanceID: e.instanceID, StartedAt: time.Now().UTC()}
+	return e.a.put(ctx, keyEndpoint, jsonBody(ep))
+}
+
+// Provider acts through the group, not Terraform.
+func (e *ec2Node) Provider() provider.Provider {
+	if e.inside == nil {
+		inCluster := &record{Region: e.nc.Region, Bucket: e.nc.Bucket}
+		if e.doc != nil {
+			inCluster.Spec, inCluster.CreatedAt = e.doc.Spec, e.doc.CreatedAt
 		}
-	case agentapi.RoleWorker:
-		ep, err := retry(ctx, log, "the master's endpoint", func() (*Endpoint, error) { return a.endpoint(ctx) })
+		e.inside = New(Options{InCluster: inCluster, AWSConfig: func(context.Context, string) (aws.Config, error) { return e.cfg, nil }})
+	}
+	return e.inside
+}
+
+func (e *ec2Node) Watch(ctx context.Context, out chan<- agentapi.Interruption) {
+	watchInterruptions(ctx, e.meta, e.Provider().(*Provider), e.nc.Cluster, e.instanceID, out, e.log)
+}
+
+// Beside copies Spark's event logs to the cluster's prefix; on the monitoring instance it runs
+// Prometheus (and Grafana) instead.
+func (e *ec2Node) Beside(ctx context.Context, n *node.Node) error {
+	if e.nc.Role == RoleMonitoring {
+		doc, err := e.spec(ctx)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		ac.MasterAgent = ep.PrivateURL
+		return runMonitoring(ctx, e.nc, &doc.Spec, e.a, n, e.log.With("cluster", e.nc.Cluster))
 	}
-	interruptions := make(chan agentapi.Interruption, 1)
-	n.Interruptions = interruptions
-	n.Run = func(ctx context.Context) {
-		go syncEventLogs(ctx, a, events, log)
-		if nc.Role == agentapi.RoleWorker {
-			watchInterruptions(ctx, meta, n.Provider, nc.Cluster, instanceID, interruptions, log)
-		}
-		<-ctx.Done()
-	}
-	return n, nil
+	syncEventLogs(ctx, e.a, n.EventLogs, e.log)
+	return nil
 }
 
 func metadata(ctx context.Context, c *imds.Client, path string) (string, error) {
@@ -212,23 +203,6 @@ func metadata(ctx context.Context, c *imds.Client, path string) (string, error) 
 	defer out.Content.Close()
 	b, err := io.ReadAll(out.Content)
 	return strings.TrimSpace(string(b)), err
-}
-
-// retry calls get until it succeeds, for what another node publishes (the spec, the master's
-// endpoint), with growing pauses, until ctx ends.
-func retry[T any](ctx context.Context, log *slog.Logger, what string, get func() (T, error)) (T, error) {
-	for pause := time.Second; ; pause = min(pause*2, 15*time.Second) {
-		v, err := get()
-		if err == nil {
-			return v, nil
-		}
-		log.Info("waiting for "+what, "err", err)
-		select {
-		case <-ctx.Done():
-			return v, fmt.Errorf("%s: %w", what, errors.Join(err, ctx.Err()))
-		case <-time.After(pause):
-		}
-	}
 }
 
 // download streams an object to a file.
@@ -273,14 +247,14 @@ func watchInterruptions(ctx context.Context, meta *imds.Client, p *Provider, clu
 				}
 				spotSeen = true
 				log.Warn("spot interruption notice", "action", action.Action, "at", action.Time)
-				send(ctx, out, agentapi.Interruption{Reason: "spot-interruption", Deadline: action.Time, Done: func() {}})
+				node.Send(ctx, out, agentapi.Interruption{Reason: "spot-interruption", Deadline: action.Time, Done: func() {}})
 			}
 		}
 		if !terminatingSeen {
 			if state, err := metadata(ctx, meta, "autoscaling/target-lifecycle-state"); err == nil && state == "Terminated" {
 				terminatingSeen = true
 				log.Warn("the group is terminating this instance")
-				send(ctx, out, agentapi.Interruption{Reason: "terminating", Deadline: time.Now().Add(9 * time.Minute), Done: func() {
+				node.Send(ctx, out, agentapi.Interruption{Reason: "terminating", Deadline: time.Now().Add(9 * time.Minute), Done: func() {
 					if err := p.completeTermination(context.Background(), cluster, instanceID); err != nil {
 						log.Error("complete the termination", "err", err)
 					}
@@ -292,13 +266,6 @@ func watchInterruptions(ctx context.Context, meta *imds.Client, p *Provider, clu
 			return
 		case <-tick.C:
 		}
-	}
-}
-
-func send(ctx context.Context, out chan<- agentapi.Interruption, ev agentapi.Interruption) {
-	select {
-	case out <- ev:
-	case <-ctx.Done():
 	}
 }
 

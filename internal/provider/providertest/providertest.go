@@ -124,7 +124,9 @@ func waitWorkers(t *testing.T, h Harness, ctx context.Context, name, secret stri
 }
 
 func testLifecycle(t *testing.T, h Harness) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	// A bound on a hung provider, not a speed target: an AWS lifecycle against moto takes ten
+	// minutes on a loaded two-core machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
 	const secret = "conformance-secret-0123456789"
 	c := h.Spec(uniqueName("life"), 2)

@@ -165,8 +165,10 @@ func (m *Moto) Reset(ctx context.Context) error {
 	return resp.Body.Close()
 }
 
-// Terraform returns the terraform binary and sets TF_CLI_CONFIG_FILE for the test to a
-// configuration that installs providers from the machine's filesystem mirror only.
+// Terraform returns the terraform binary and points TF_CLI_CONFIG_FILE, for the whole test
+// process, at a configuration that installs providers from the machine's filesystem mirror
+// only. It sets the variable once rather than per test (t.Setenv), so that tests against moto
+// can run in parallel; every test wants the same value.
 func Terraform(t testing.TB) string {
 	t.Helper()
 	bin := testutil.Tool(t, "terraform", "it is on the machine image; see TESTBED.md")
@@ -176,8 +178,9 @@ func Terraform(t testing.TB) string {
 		}
 		t.Skipf("no hashicorp/aws provider in %s", PluginMirror)
 	}
-	cfg := filepath.Join(t.TempDir(), "terraform.rc")
-	err := os.WriteFile(cfg, []byte(fmt.Sprintf(`provider_installation {
+	terraformRC.once.Do(func() {
+		cfg := filepath.Join(os.TempDir(), fmt.Sprintf("sparkplane-test-terraformrc-%d", os.Getuid()))
+		terraformRC.err = os.WriteFile(cfg, []byte(fmt.Sprintf(`provider_installation {
   filesystem_mirror {
     path    = %q
     include = ["registry.terraform.io/*/*"]
@@ -187,11 +190,27 @@ func Terraform(t testing.TB) string {
   }
 }
 `, PluginMirror)), 0o644)
-	if err != nil {
-		t.Fatal(err)
+		if terraformRC.err == nil {
+			terraformRC.err = os.Setenv("TF_CLI_CONFIG_FILE", cfg)
+		}
+	})
+	if terraformRC.err != nil {
+		t.Fatal(terraformRC.err)
 	}
-	t.Setenv("TF_CLI_CONFIG_FILE", cfg)
+	UseTestCredentials()
 	return bin
+}
+
+var terraformRC struct {
+	once sync.Once
+	err  error
+}
+
+// UseTestCredentials sets, for the whole test process, the AWS credentials moto accepts, which
+// Terraform and the SDK read from the environment.
+func UseTestCredentials() {
+	os.Setenv("AWS_ACCESS_KEY_ID", "test")
+	os.Setenv("AWS_SECRET_ACCESS_KEY", "test")
 }
 
 // Remains lists what AWS still has of a cluster (see aws.Remains), with its CloudWatch alarms.

@@ -319,13 +319,14 @@ func (b *Booter) stop() {
 	}
 }
 
-// Prometheus is the URL of the monitoring instance's Prometheus, once that instance booted.
+// Prometheus is the URL of the monitoring instance's Prometheus (behind its login, over TLS),
+// once that instance booted.
 func (b *Booter) Prometheus() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, n := range b.nodes {
 		if n.role == "monitoring" && n.cmd != nil {
-			return "http://" + n.prometheus
+			return "https://" + n.prometheus
 		}
 	}
 	return ""
