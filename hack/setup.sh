@@ -52,3 +52,9 @@ awk '$1 !~ /^#/ && NF { print $1 }' internal/spark/tested.txt | while read -r li
   jar=$(examples/jvm/build.sh "$line")
   echo "setup: Spark $(./hack/spark-home --version "$line") at $home; examples/jvm: $jar"
 done
+
+# Test servers built from the Go module proxy (once; cached under the tools cache by version):
+# Consul, for specs kept in its KV store.
+for server in consul; do
+  echo "setup: $server $(hack/testbed/build --version "$server") at $(hack/testbed/build "$server")"
+done

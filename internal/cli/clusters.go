@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/sparkplane/sparkplane/internal/agent/agentapi"
 	"github.com/sparkplane/sparkplane/internal/cluster"
+	"github.com/sparkplane/sparkplane/internal/consulspec"
 	"github.com/sparkplane/sparkplane/internal/provider"
 	"github.com/sparkplane/sparkplane/internal/spec"
 )
@@ -32,7 +34,7 @@ type specFlags struct {
 
 func (s *specFlags) add(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringVarP(&s.file, "file", "f", "", "cluster spec (YAML); - reads standard input. Without it: a local cluster of two workers")
+	fl.StringVarP(&s.file, "file", "f", "", "cluster spec (YAML); - reads standard input, consul://HOST:PORT/KEY a spec in Consul's KV store. Without it: a local cluster of two workers")
 	fl.StringVarP(&s.name, "name", "n", "", "cluster name (overrides the spec's name)")
 	s.flags = fl
 	fl.StringVarP(&s.provider, "provider", "p", "", "provider: "+orList(builtInProviders)+" (overrides the spec)")
@@ -57,8 +59,9 @@ func orList(items []string) string {
 
 func yamlString(s string) string { b, _ := json.Marshal(s); return string(b) }
 
-// load reads the spec file (or the default spec) with the flags applied over it.
-func (s *specFlags) load(defaultName string) (*spec.Cluster, error) {
+// load reads the spec file, a spec in Consul (consul://HOST:PORT/KEY) or the default spec, with
+// the flags applied over it.
+func (s *specFlags) load(ctx context.Context, defaultName string) (*spec.Cluster, error) {
 	var ov []spec.Override
 	if s.name != "" {
 		ov = append(ov, spec.Override{Path: []string{"name"}, Value: yamlString(s.name), Flag: "-n " + s.name})
@@ -81,6 +84,13 @@ func (s *specFlags) load(defaultName string) (*spec.Cluster, error) {
 	}
 	if s.file == "" {
 		return spec.Default(spec.Options{DefaultName: defaultName, Overrides: ov})
+	}
+	if consulspec.Is(s.file) {
+		data, err := consulspec.Read(ctx, s.file)
+		if err != nil {
+			return nil, err
+		}
+		return spec.Parse(s.file, data, spec.Options{Overrides: ov})
 	}
 	c, err := spec.LoadFile(s.file, spec.Options{Overrides: ov})
 	var pe *fs.PathError
@@ -143,7 +153,7 @@ made so far is destroyed again (unless --retain).`,
   sparkplane create -f cluster.yaml --dry-run`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := sf.load("spark")
+			c, err := sf.load(cmd.Context(), "spark")
 			if err != nil {
 				return err
 			}
@@ -186,7 +196,7 @@ func newPlanCmd(f *Factory) *cobra.Command {
   sparkplane plan --workers 6 --set workers.cores=2 -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := sf.load("spark")
+			c, err := sf.load(cmd.Context(), "spark")
 			if err != nil {
 				return err
 			}

@@ -38,7 +38,7 @@ and the software in the bucket. Nothing is created; the spec needs storage.bucke
 			if dir == "" {
 				return usagef("where to? give the directory with -o DIR")
 			}
-			c, err := sf.load("spark")
+			c, err := sf.load(cmd.Context(), "spark")
 			if err != nil {
 				return err
 			}

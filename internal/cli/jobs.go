@@ -439,7 +439,7 @@ Without -f the cluster is a local one of two workers named run-XXXX.`,
 			}
 			b := make([]byte, 2)
 			rand.Read(b)
-			c, err := sf.load("run-" + hex.EncodeToString(b))
+			c, err := sf.load(cmd.Context(), "run-"+hex.EncodeToString(b))
 			if err != nil {
 				return err
 			}

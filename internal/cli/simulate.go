@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -53,7 +54,7 @@ Facebook day in internal/autoscale/sim/testdata, or CSV (submit seconds, tasks, 
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.interruptSet = cmd.Flags().Changed("interrupt-rate")
-			return runSimulate(f, o)
+			return runSimulate(cmd.Context(), f, o)
 		},
 	}
 	o.spec.add(cmd)
@@ -210,14 +211,14 @@ func yesNo(b bool) string {
 	return "✗"
 }
 
-func runSimulate(f *Factory, o *simulateOptions) error {
+func runSimulate(ctx context.Context, f *Factory, o *simulateOptions) error {
 	f.exitOnInterrupt() // it only computes
 	for _, p := range o.policies {
 		if !slices.Contains(sim.Policies, p) {
 			return usagef("--policy %s: the policies are %s", p, strings.Join(sim.Policies, ", "))
 		}
 	}
-	c, err := o.spec.load("simulated")
+	c, err := o.spec.load(ctx, "simulated")
 	if err != nil {
 		return err
 	}

@@ -124,6 +124,11 @@ func Parse(file string, data []byte, opts Options) (*Cluster, error) {
 	if errs := Validate(c); errs != nil {
 		return nil, errs
 	}
+	if strings.Contains(file, "://") && c.Storage.Path != "" && !filepath.IsAbs(c.Storage.Path) {
+		// A spec kept in a store (Consul) has no directory for the path to be relative to.
+		return nil, ErrorList{origin.Errorf("storage.path", "give an absolute path: a spec kept in a store has no directory of its own",
+			"%q is a relative path", c.Storage.Path)}
+	}
 	c.Storage.Path = resolvePath(file, c.Storage.Path)
 	return c, nil
 }
