@@ -54,7 +54,7 @@ awk '$1 !~ /^#/ && NF { print $1 }' internal/spark/tested.txt | while read -r li
 done
 
 # Test servers built from the Go module proxy (once; cached under the tools cache by version):
-# Consul, for specs kept in its KV store.
-for server in consul; do
+# Consul, for specs kept in its KV store; Nomad, for the nomad provider.
+for server in consul nomad; do
   echo "setup: $server $(hack/testbed/build --version "$server") at $(hack/testbed/build "$server")"
 done

@@ -11,6 +11,7 @@ import (
 	"github.com/sparkplane/sparkplane/internal/provider"
 	"github.com/sparkplane/sparkplane/internal/provider/aws"
 	"github.com/sparkplane/sparkplane/internal/provider/local"
+	"github.com/sparkplane/sparkplane/internal/provider/nomad"
 	"github.com/sparkplane/sparkplane/internal/state"
 )
 
@@ -99,7 +100,7 @@ func (f *Factory) Close() {
 }
 
 // builtInProviders are the providers this build has, as Providers registers them.
-var builtInProviders = []string{local.Name, aws.Name}
+var builtInProviders = []string{local.Name, aws.Name, nomad.Name}
 
 // Providers is the registry of providers this build has.
 func (f *Factory) Providers() (*provider.Registry, error) {
@@ -127,5 +128,6 @@ func (f *Factory) Providers() (*provider.Registry, error) {
 		return aws.New(aws.Options{Root: home, Terraform: f.Getenv("SPARKPLANE_TERRAFORM"),
 			PluginCache: cmp.Or(f.Getenv("TF_PLUGIN_CACHE_DIR"), filepath.Join(cache, "terraform-plugins"))}), nil
 	})
+	r.Register(nomad.Name, func() (provider.Provider, error) { return nomad.New(nomad.Options{}), nil })
 	return r, nil
 }

@@ -142,7 +142,15 @@ type Nomad struct {
 	Region      string   `json:"region,omitempty"`
 	Namespace   string   `json:"namespace,omitempty"`
 	Datacenters []string `json:"datacenters,omitempty"`
+	Driver      string   `json:"driver"`
+	Sparkplane  string   `json:"sparkplane"`
 }
+
+// Nomad task drivers sparkplane runs its agents under.
+const (
+	DriverRawExec = "raw_exec"
+	DriverExec    = "exec"
+)
 
 type Hosts struct {
 	Master       string   `json:"master"`

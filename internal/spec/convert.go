@@ -96,7 +96,8 @@ func (v *clusterV1) convert(o *Origin, fallbackName string) (*Cluster, ErrorList
 		c.Kubernetes = &Kubernetes{Kubeconfig: k.Kubeconfig, Context: k.Context, Namespace: or(k.Namespace, defaultNamespace)}
 	}
 	if n := v.Nomad; n != nil {
-		c.Nomad = &Nomad{Address: n.Address, Region: n.Region, Namespace: n.Namespace, Datacenters: n.Datacenters}
+		c.Nomad = &Nomad{Address: n.Address, Region: n.Region, Namespace: n.Namespace, Datacenters: n.Datacenters,
+			Driver: or(n.Driver, DriverRawExec), Sparkplane: or(n.Sparkplane, "/usr/local/bin/sparkplane")}
 	}
 	if h := v.Hosts; h != nil {
 		c.Hosts = &Hosts{Master: h.Master, Workers: h.Workers, User: h.User, Port: intOr(h.Port, defaultSSHPort), IdentityFile: h.IdentityFile}

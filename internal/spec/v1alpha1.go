@@ -35,7 +35,7 @@ type clusterV1 struct {
 
 type sparkV1 struct {
 	Version      string            `yaml:"version" doc:"Spark release, e.g. 4.3.0 or 3.5.9 (default: the newest release sparkplane is tested with; sparkplane version shows it)"`
-	Home         string            `yaml:"home" doc:"an unpacked Spark, or a pip-installed pyspark package directory, to use instead of downloading one (local provider)"`
+	Home         string            `yaml:"home" doc:"an unpacked Spark, or a pip-installed pyspark package directory, to use instead of downloading one (local provider), or the Spark every client node has (nomad)"`
 	Mirror       string            `yaml:"mirror" doc:"base URL to download Spark releases from (default https://dlcdn.apache.org, then https://archive.apache.org/dist)"`
 	Conf         map[string]string `yaml:"conf" doc:"extra spark-defaults.conf properties, all values strings"`
 	Authenticate *bool             `yaml:"authenticate" doc:"turn on spark.authenticate with a generated secret (default true)"`
@@ -111,6 +111,8 @@ type nomadV1 struct {
 	Region      string   `yaml:"region" doc:"Nomad region"`
 	Namespace   string   `yaml:"namespace" doc:"Nomad namespace"`
 	Datacenters []string `yaml:"datacenters" doc:"datacenters the job may run in"`
+	Driver      string   `yaml:"driver" doc:"task driver: raw_exec (default) or exec"`
+	Sparkplane  string   `yaml:"sparkplane" doc:"path of the sparkplane binary on the client nodes (default /usr/local/bin/sparkplane)"`
 }
 
 type hostsV1 struct {

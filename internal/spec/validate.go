@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -127,8 +128,8 @@ func validateSpark(c *Cluster, add addFunc) {
 	default:
 		add("spark.submit", suggestOne(s.Submit, []string{SubmitSparkSubmit, SubmitREST}), "unknown submission path %q", s.Submit)
 	}
-	if s.Home != "" && c.Provider != "local" {
-		add("spark.home", "only the local provider uses a Spark on this machine; leave it out", "not used by provider %s", c.Provider)
+	if s.Home != "" && c.Provider != "local" && c.Provider != "nomad" {
+		add("spark.home", "only the local provider (a Spark on this machine) and nomad (a Spark on every client node) use it; leave it out", "not used by provider %s", c.Provider)
 	}
 }
 
@@ -220,6 +221,18 @@ func validateProviderBlocks(c *Cluster, add addFunc) {
 	if n := c.Nomad; n != nil && n.Address != "" {
 		if u, err := url.Parse(n.Address); err != nil || u.Host == "" {
 			add("nomad.address", "e.g. http://127.0.0.1:4646", "%q is not a URL", n.Address)
+		}
+	}
+	if n := c.Nomad; n != nil {
+		switch n.Driver {
+		case DriverRawExec:
+		case DriverExec:
+			add("nomad.driver", "use raw_exec; the exec driver's chroot is not supported yet", "exec is not supported yet")
+		default:
+			add("nomad.driver", "use raw_exec", "%q is not a task driver sparkplane runs its agents under", n.Driver)
+		}
+		if !filepath.IsAbs(n.Sparkplane) {
+			add("nomad.sparkplane", "e.g. /usr/local/bin/sparkplane", "%q is not an absolute path", n.Sparkplane)
 		}
 	}
 	if c.Provider == "hosts" && (c.Hosts == nil || c.Hosts.Master == "") {

@@ -1,0 +1,211 @@
+package nomad
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/hashicorp/nomad/api"
+
+	"github.com/sparkplane/sparkplane/internal/agent/agentapi"
+	"github.com/sparkplane/sparkplane/internal/provider"
+	"github.com/sparkplane/sparkplane/internal/spark"
+	"github.com/sparkplane/sparkplane/internal/spec"
+)
+
+// check refuses what Nomad would only refuse later, or never: Spark must be on the client nodes.
+func check(c *spec.Cluster) error {
+	if c.Spark.Home == "" {
+		return c.Origin.Errorf("spark.home", "give the Spark home that every Nomad client node has, e.g. /opt/spark",
+			"provider nomad runs the Spark already installed on its client nodes")
+	}
+	if !filepath.IsAbs(c.Spark.Home) {
+		return c.Origin.Errorf("spark.home", "give an absolute path on the client nodes", "%q is not an absolute path", c.Spark.Home)
+	}
+	return nil
+}
+
+// Plan lists what Create would make: the variable and the job with its groups.
+func (p *Provider) Plan(ctx context.Context, c *spec.Cluster) (*provider.Plan, error) {
+	if err := check(c); err != nil {
+		return nil, err
+	}
+	plan := &provider.Plan{Provider: Name, Changes: []provider.Change{
+		{Action: provider.Create, Resource: "variable " + VariablePath(c.Name), Detail: "the cluster's secret, TLS key and certificate"},
+		{Action: provider.Create, Resource: "job " + JobID(c.Name), Detail: fmt.Sprintf("%s driver, on %s", c.Nomad.Driver, p.address(c.Nomad))},
+		{Action: provider.Create, Resource: "group master", Detail: "the Spark master and its agent; service " + serviceName(c.Name)},
+	}}
+	for i := 0; i < c.Workers.Count; i++ {
+		plan.Changes = append(plan.Changes, provider.Change{Action: provider.Create, Resource: "group worker", Detail: fmt.Sprintf("%d cores, %d MiB", c.Workers.Cores, c.Workers.MemoryMiB)})
+	}
+	return plan, nil
+}
+
+// Create stores the cluster's secrets in its variable, registers its job, and waits until the
+// master's agent answers. On error it leaves what it made for Destroy (the manager rolls back).
+func (p *Provider) Create(ctx context.Context, c *spec.Cluster, opts provider.CreateOptions) (*provider.Cluster, error) {
+	if err := check(c); err != nil {
+		return nil, err
+	}
+	progress := func(s string) {
+		if opts.Progress != nil {
+			opts.Progress(s)
+		}
+	}
+	cl, err := p.client(c.Nomad)
+	if err != nil {
+		return nil, err
+	}
+	if existing, _, err := cl.Jobs().Info(JobID(c.Name), (&api.QueryOptions{}).WithContext(ctx)); err == nil && !deref(existing.Stop) {
+		return nil, &provider.ExistsError{Name: c.Name, Provider: Name}
+	} else if err != nil && !isNotFound(err) {
+		return nil, nomadError("look for the job "+JobID(c.Name), err)
+	}
+	certPEM, keyPEM, err := agentapi.NewCertificate(c.Name, p.opts.Now())
+	if err != nil {
+		return nil, err
+	}
+	v := &api.Variable{Path: VariablePath(c.Name), Items: api.VariableItems{itemToken: opts.Secret, itemKey: string(keyPEM), itemCert: string(certPEM)}}
+	if _, _, err := cl.Variables().Create(v, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
+		return nil, nomadError("store the cluster's secret in "+VariablePath(c.Name), err)
+	}
+	progress("stored the cluster secret in Nomad variable " + VariablePath(c.Name))
+	created := p.opts.Now().UTC().Truncate(time.Second)
+	job, err := renderJob(c, created, newWorkerIDs(c.Workers.Count, nil), p.address(c.Nomad))
+	if err != nil {
+		return nil, err
+	}
+	if err := p.register(ctx, cl, job, 0); err != nil {
+		return nil, err
+	}
+	progress(fmt.Sprintf("registered job %s: master and %d worker(s)", JobID(c.Name), c.Workers.Count))
+	var got *provider.Cluster
+	deadline := time.Now().Add(p.opts.AgentWait)
+	for {
+		got, err = p.Get(ctx, c.Name)
+		if err == nil && got.Agent != "" {
+			client, cerr := provider.AgentClient(ctx, p, c.Name, got.Agent, opts.Secret)
+			if cerr != nil {
+				return nil, cerr
+			}
+			hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, herr := client.Health(hctx)
+			cancel()
+			if herr == nil {
+				break
+			}
+			err = herr
+		}
+		if err == nil {
+			err = errors.New("the master's agent has not registered its service yet")
+		}
+		if why := p.failure(ctx, cl, c.Name); why != "" {
+			return nil, fmt.Errorf("the master's allocation failed: %s", why)
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("the master's agent did not answer within %s: %w", p.opts.AgentWait, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	progress("the master's agent answers at " + got.Agent)
+	return got, nil
+}
+
+// failure is why the master's newest allocation failed, from its task's events, or "".
+func (p *Provider) failure(ctx context.Context, cl *api.Client, name string) string {
+	allocs, _, err := cl.Jobs().Allocations(JobID(name), false, (&api.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return ""
+	}
+	for _, a := range allocs {
+		if a.TaskGroup != agentapi.RoleMaster || a.ClientStatus != api.AllocClientStatusFailed {
+			continue
+		}
+		for _, ts := range a.TaskStates {
+			for i := len(ts.Events) - 1; i >= 0; i-- {
+				if e := ts.Events[i]; e.DisplayMessage != "" && (e.FailsTask || e.Type == api.TaskDriverFailure || e.Type == api.TaskTerminated) {
+					return fmt.Sprintf("%s: %s (nomad alloc logs -stderr %s)", e.Type, e.DisplayMessage, a.ID)
+				}
+			}
+		}
+		return "allocation " + a.ID + " failed (nomad alloc status " + a.ID + ")"
+	}
+	return ""
+}
+
+// AddWorkers adds n worker groups to the job. The other groups' allocations are left as they
+// are: their specifications do not change.
+func (p *Provider) AddWorkers(ctx context.Context, name string, n int) ([]string, error) {
+	job, cl, err := p.job(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	c, created, err := specOf(job)
+	if err != nil {
+		return nil, err
+	}
+	ids := newWorkerIDs(n, workersOf(job))
+	next, err := renderJob(c, created, append(workersOf(job), ids...), job.TaskGroups[0].Tasks[0].Env[envAddr])
+	if err != nil {
+		return nil, err
+	}
+	if err := p.register(ctx, cl, next, deref(job.JobModifyIndex)); err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// RemoveWorkers takes exactly the given worker groups out of the job.
+func (p *Provider) RemoveWorkers(ctx context.Context, name string, nodes []string) error {
+	job, cl, err := p.job(ctx, name)
+	if err != nil {
+		return err
+	}
+	for _, id := range nodes {
+		if !slices.Contains(workersOf(job), id) {
+			return fmt.Errorf("%s has no worker %s", name, id)
+		}
+	}
+	return p.register(ctx, cl, withoutWorkers(job, nodes), deref(job.JobModifyIndex))
+}
+
+// Destroy stops and purges the job and deletes the variable. Nothing there is success.
+func (p *Provider) Destroy(ctx context.Context, name string) error {
+	cl, err := p.client(nil)
+	if err != nil {
+		return err
+	}
+	job, _, err := cl.Jobs().Info(JobID(name), (&api.QueryOptions{}).WithContext(ctx))
+	switch {
+	case isNotFound(err):
+	case err != nil:
+		return nomadError("read the job "+JobID(name), err)
+	case job.Meta[MetaCluster] != name:
+		return fmt.Errorf("the Nomad job %s is not a sparkplane cluster's; not touching it", JobID(name))
+	default:
+		if _, _, err := cl.Jobs().Deregister(JobID(name), true, (&api.WriteOptions{}).WithContext(ctx)); err != nil && !isNotFound(err) {
+			return nomadError("stop and purge the job "+JobID(name), err)
+		}
+	}
+	if _, err := cl.Variables().Delete(VariablePath(name), (&api.WriteOptions{}).WithContext(ctx)); err != nil && !isNotFound(err) {
+		return nomadError("delete the variable "+VariablePath(name), err)
+	}
+	return nil
+}
+
+// sparkHomeOK says whether a Spark home is usable here (the node side checks it on the client).
+func sparkHomeOK(home string) error {
+	if _, err := os.Stat(filepath.Join(home, "bin", "spark-class")); err != nil {
+		return fmt.Errorf("spark.home %s is not a Spark on this client node (%w)", home, err)
+	}
+	_, err := spark.OpenHome(home)
+	return err
+}

@@ -1,0 +1,208 @@
+package nomad_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/nomad/api"
+
+	"github.com/sparkplane/sparkplane/internal/daemon"
+	"github.com/sparkplane/sparkplane/internal/provider"
+	"github.com/sparkplane/sparkplane/internal/provider/nomad"
+	"github.com/sparkplane/sparkplane/internal/provider/providertest"
+	"github.com/sparkplane/sparkplane/internal/spark"
+	"github.com/sparkplane/sparkplane/internal/spark/sparktest"
+	"github.com/sparkplane/sparkplane/internal/spec"
+	"github.com/sparkplane/sparkplane/internal/testutil"
+)
+
+// startNomad runs a real Nomad agent in dev mode (server and client in one) on loopback ports of
+// its own, with raw_exec enabled, and returns its API address.
+func startNomad(t *testing.T) string {
+	t.Helper()
+	bin := testutil.Testbed(t, "nomad")
+	port := func() int {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		return l.Addr().(*net.TCPAddr).Port
+	}
+	dir := t.TempDir()
+	httpPort := port()
+	cfg := filepath.Join(dir, "ports.hcl")
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, "ports {\n  http = %d\n  rpc = %d\n  serf = %d\n}\n", httpPort, port(), port()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dev := filepath.Join(testutil.RepoRoot(t), "hack", "testbed", "nomad", "dev.hcl")
+	cmd := exec.Command(bin, "agent", "-dev", "-bind", "127.0.0.1", "-network-interface", "lo", "-config", dev, "-config", cfg,
+		"-data-dir", filepath.Join(dir, "data"))
+	// The cloud fingerprinters fail on the sandbox's AWS_CA_BUNDLE (dev.hcl turns them off too).
+	cmd.Env = append(os.Environ(), "AWS_CA_BUNDLE=")
+	proc, err := daemon.Start("Nomad", cmd, filepath.Join(dir, "nomad.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		proc.Stop(30 * time.Second)
+		// The client mounts each task's secrets directory (a tmpfs) and leaves what it mounted
+		// when it stops: unmount it, so that the test's directory can go.
+		mounts, _ := os.ReadFile("/proc/self/mounts")
+		for _, line := range strings.Split(string(mounts), "\n") {
+			if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], dir+"/") {
+				syscall.Unmount(f[1], syscall.MNT_DETACH)
+			}
+		}
+	})
+	addr := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+	if err := proc.WaitHTTP(context.Background(), addr+"/v1/status/leader", 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := api.NewClient(&api.Config{Address: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 2*time.Minute, "Nomad's client node is ready with raw_exec", func() error {
+		nodes, _, err := cl.Nodes().List(nil)
+		if err != nil {
+			return err
+		}
+		for _, n := range nodes {
+			if n.Status == "ready" && n.Drivers["raw_exec"] != nil && n.Drivers["raw_exec"].Healthy {
+				return nil
+			}
+		}
+		return fmt.Errorf("nodes: %+v", nodes)
+	})
+	return addr
+}
+
+func newProvider(addr string) *nomad.Provider {
+	return nomad.New(nomad.Options{Config: func() *api.Config {
+		cfg := api.DefaultConfig()
+		cfg.Address = addr
+		return cfg
+	}})
+}
+
+// specFor is a small cluster on the Nomad agent at addr, its agents the test's sparkplane and
+// its Spark home (on the one client node, this machine).
+func specFor(t *testing.T, addr, home string) func(name string, workers int) *spec.Cluster {
+	bin := testutil.Build(t, "github.com/sparkplane/sparkplane/cmd/sparkplane")
+	return func(name string, workers int) *spec.Cluster {
+		c, err := spec.Parse("test.yaml", fmt.Appendf(nil, `apiVersion: sparkplane.dev/v1alpha1
+kind: Cluster
+name: %s
+provider: nomad
+spark: {home: %s, version: %s}
+workers: {count: %d, cores: 1, memory: 1g}
+nomad: {address: %s, sparkplane: %s}
+`, name, home, sparkVersion(t, home), workers, addr, bin), spec.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+}
+
+func sparkVersion(t *testing.T, home string) string {
+	d, err := spark.OpenHome(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.Version
+}
+
+// TestRealSparkConformance runs the providers' conformance suite on a real Nomad agent, every
+// node a raw_exec task running sparkplane's agent and real Spark.
+func TestRealSparkConformance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a Nomad agent and real Spark")
+	}
+	addr := startNomad(t)
+	for _, line := range sparktest.Lines() {
+		t.Run("Spark"+line, func(t *testing.T) {
+			home := sparktest.RealHome(t, line)
+			providertest.Run(t, providertest.Harness{Provider: newProvider(addr), Spec: specFor(t, addr, home),
+				Options: func(*testing.T) provider.CreateOptions { return provider.CreateOptions{} }, Timeout: 5 * time.Minute})
+		})
+	}
+}
+
+// The master's agent acts on its own job from inside its task: when lifetime.maxAge ends the
+// cluster, it stops and purges the job and deletes the variable through the Nomad API, and
+// nothing of the cluster is left.
+func TestRealSparkLifetimeEndsTheJobFromInside(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a Nomad agent and real Spark")
+	}
+	addr := startNomad(t)
+	home := sparktest.RealHome(t, sparktest.Lines()[len(sparktest.Lines())-1])
+	c := specFor(t, addr, home)("short", 1)
+	c.Lifetime.MaxAge = time.Minute
+	p := newProvider(addr)
+	ctx := context.Background()
+	t.Cleanup(func() { p.Destroy(context.Background(), c.Name) })
+	if _, err := p.Create(ctx, c, provider.CreateOptions{Secret: "lifetime-secret-0123456789"}); err != nil {
+		t.Fatal(err)
+	}
+	cl, _ := api.NewClient(&api.Config{Address: addr})
+	testutil.Eventually(t, 4*time.Minute, "the master's agent ends its cluster at lifetime.maxAge", func() error {
+		if _, err := p.Get(ctx, c.Name); !errors.Is(err, provider.ErrNotFound) {
+			return fmt.Errorf("Get: %v", err)
+		}
+		if _, _, err := cl.Variables().Read(nomad.VariablePath(c.Name), nil); !errors.Is(err, api.ErrVariablePathNotFound) {
+			return fmt.Errorf("the variable: %v", err)
+		}
+		if job, _, err := cl.Jobs().Info(nomad.JobID(c.Name), nil); err == nil {
+			return fmt.Errorf("the job is still there (stop %v)", *job.Stop)
+		}
+		return nil
+	})
+}
+
+// What Nomad refuses is an error with its reason: an unreachable Nomad, and a job the scheduler
+// cannot place (no client node in the spec's datacenters); either way nothing is left.
+func TestCreateRefusals(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a Nomad agent")
+	}
+	addr := startNomad(t)
+	ctx := context.Background()
+	standIn := sparktest.Home(t, "3.5.3") // never started: nothing is placed
+	c := specFor(t, addr, standIn)("nowhere", 1)
+	c.Nomad.Datacenters = []string{"dc-that-has-no-nodes"}
+	p := newProvider(addr)
+	_, err := p.Create(ctx, c, provider.CreateOptions{Secret: "refusal-secret-0123456789"})
+	t.Logf("a job no node can take: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "cannot be placed in Nomad") || !strings.Contains(err.Error(), "group master") {
+		t.Errorf("a job no node can take: %v", err)
+	}
+	if err := p.Destroy(ctx, c.Name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Get(ctx, c.Name); !errors.Is(err, provider.ErrNotFound) {
+		t.Errorf("after destroy: %v", err)
+	}
+
+	gone := "http://" + testutil.FreeAddr(t)
+	c = specFor(t, gone, standIn)("unreachable", 1)
+	if _, err := newProvider(gone).Create(ctx, c, provider.CreateOptions{Secret: "x"}); err == nil || !strings.Contains(err.Error(), "cannot reach Nomad") {
+		t.Errorf("Nomad not there: %v", err)
+	}
+	c = specFor(t, addr, standIn)("rel", 1)
+	c.Spark.Home = "relative/spark"
+	if _, err := p.Plan(ctx, c); err == nil || !strings.Contains(err.Error(), "spark.home") {
+		t.Errorf("a relative spark.home: %v", err)
+	}
+}
