@@ -26,30 +26,36 @@ if [ ! -x "$tools/staticcheck" ]; then
 fi
 "$tools/staticcheck" ./...
 
-# Two runs side by side. The first: everything but the TestRealSpark… tests (the AWS package's
-# applies against moto dominate it, and wait more than they compute; its two tests of booted
-# nodes on real Spark, TestAWS…OnRealSpark, run here too, since they mostly wait on moto and
-# Terraform), then the TestRealSpark… tests of every package but internal/cluster, one package
-# at a time. The second: internal/cluster's TestRealSpark… tests, the longest. Two packages of
-# real Spark at once in either run would starve each other's JVMs on 2 cores. Each run's output
-# is kept whole and printed when both have ended. "go test -run RealSpark ./..." runs every test
-# on real Spark.
+# Two runs side by side, of about equal length. The first: everything but the TestRealSpark…
+# tests (the AWS package's applies against moto dominate it, and wait more than they compute; its
+# two tests of booted nodes on real Spark, TestAWS…OnRealSpark, run here too), then the providers'
+# TestRealSpark… tests. The second: the TestRealSpark… tests of internal/cluster (the longest),
+# internal/spark and internal/monitoring, one package at a time. Two packages of real Spark at
+# once in either run would starve each other's JVMs on 2 cores. Each run's output is kept whole
+# and printed when both have ended. "go test -run RealSpark ./..." runs every test on real Spark.
 echo "== go test -race: the suite, and real Apache Spark $(./hack/spark-home --version 3.5) and $(./hack/spark-home --version 4) beside it"
 logs=$(mktemp -d)
-others=$(go list ./... | grep -v '/internal/cluster$')
+second="./internal/cluster ./internal/spark ./internal/monitoring"
 ( go test -race -count=1 -timeout 45m -skip '^TestRealSpark' ./... &&
-  go test -race -count=1 -timeout 30m -p 1 -run '^TestRealSpark' $others ) >"$logs/suite" 2>&1 &
+  go test -race -count=1 -timeout 30m -p 1 -run '^TestRealSpark' ./internal/provider/... ) >"$logs/suite" 2>&1 &
 suite=$!
 real_rc=0
-go test -race -count=1 -timeout 45m -run '^TestRealSpark' ./internal/cluster >"$logs/real" 2>&1 || real_rc=$?
+# shellcheck disable=SC2086 # a list of packages
+go test -race -count=1 -timeout 45m -p 1 -run '^TestRealSpark' $second >"$logs/real" 2>&1 || real_rc=$?
 suite_rc=0
 wait "$suite" || suite_rc=$?
-echo "-- the suite, then the real-Spark tests of every package but internal/cluster"; cat "$logs/suite"
-echo "-- internal/cluster's real-Spark tests"; cat "$logs/real"
+echo "-- the suite, then the providers' real-Spark tests"; cat "$logs/suite"
+echo "-- the real-Spark tests of $second"; cat "$logs/real"
 rm -rf "$logs"
 if [ "$suite_rc" -ne 0 ] || [ "$real_rc" -ne 0 ]; then
-  echo "go test failed (suite: exit $suite_rc, internal/cluster on real Spark: exit $real_rc)"; exit 1
+  echo "go test failed (suite and providers: exit $suite_rc, $second on real Spark: exit $real_rc)"; exit 1
 fi
+# Every package with TestRealSpark… tests is in one of the two runs.
+for pkg in $(grep -l '^func TestRealSpark' $(git ls-files '*_test.go') | xargs -n1 dirname | sort -u); do
+  case " $second " in *" ./$pkg "*) continue ;; esac
+  case "$pkg" in internal/provider/*) continue ;; esac
+  echo "$pkg has TestRealSpark… tests that neither run runs; add it to one"; exit 1
+done
 
 echo "== the autoscaling benchmark's claims on the Facebook day (without -race: the replay is single-threaded)"
 go test -count=1 -run 'TestFBDayClaims' ./internal/autoscale/sim

@@ -2,20 +2,69 @@ package cli
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
 	sparkaws "github.com/sparkplane/sparkplane/internal/provider/aws"
+	"github.com/sparkplane/sparkplane/internal/provider/nomad"
 )
 
 func newExportCmd(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:     "export",
-		Short:   "Write a cluster out for other tools",
-		Example: `  sparkplane export terraform -f examples/aws.yaml -o infra/`,
-		Args:    cobra.NoArgs,
+		Use:   "export",
+		Short: "Write a cluster out for other tools",
+		Example: `  sparkplane export terraform -f examples/aws.yaml -o infra/
+  sparkplane export nomad -f analytics.yaml -o jobs/`,
+		Args: cobra.NoArgs,
 	}
-	cmd.AddCommand(newExportTerraformCmd(f))
+	cmd.AddCommand(newExportTerraformCmd(f), newExportNomadCmd(f))
+	return cmd
+}
+
+func newExportNomadCmd(f *Factory) *cobra.Command {
+	var sf specFlags
+	var dir string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "nomad -f SPEC -o DIR",
+		Short: "Write the Nomad job of a cluster, for teams that run nomad job run themselves",
+		Long: `Write, into DIR, the cluster's Nomad job as JSON (sparkplane-NAME.nomad.json, which nomad job
+run -json takes), rendered by the same code that sparkplane create registers, and a README with
+the step create would take besides: the cluster's secret, TLS key and certificate in the Nomad
+Variable its tasks read. Nothing is created.`,
+		Example: `  sparkplane export nomad -f analytics.yaml -o jobs/   # then: nomad job run -json jobs/sparkplane-analytics.nomad.json
+  sparkplane export nomad -f consul://127.0.0.1:8500/teams/analytics.yaml -o . --force`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dir == "" {
+				return usagef("where to? give the directory with -o DIR")
+			}
+			c, err := sf.load(cmd.Context(), "spark")
+			if err != nil {
+				return err
+			}
+			if c.Provider != nomad.Name {
+				return usagef("export nomad writes Nomad clusters; this spec's provider is %s (set provider: nomad)", c.Provider)
+			}
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			files, err := nomad.New(nomad.Options{}).Export(c, dir, force)
+			if err != nil {
+				return err
+			}
+			for _, file := range files {
+				fmt.Fprintln(f.IO.Out, file)
+			}
+			f.IO.Success("wrote the Nomad job of %s to %s; its README.md says what to do before nomad job run", c.Name, dir)
+			return nil
+		},
+	}
+	sf.add(cmd)
+	cmd.Flags().StringVarP(&dir, "output", "o", "", "directory to write the job to")
+	cmd.Flags().BoolVar(&force, "force", false, "overwrite a job file already in the directory")
+	cmd.MarkFlagDirname("output")
 	return cmd
 }
 

@@ -79,6 +79,9 @@ func renderJob(c *spec.Cluster, created time.Time, workers []string, address str
 	}
 	id := JobID(c.Name)
 	job := api.NewServiceJob(id, id, n.Region, 50)
+	if n.Region == "" {
+		job.Region = nil // the region of the agent that takes the job
+	}
 	if n.Namespace != "" {
 		job.Namespace = ptr(n.Namespace)
 	}

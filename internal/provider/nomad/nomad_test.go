@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/nomad/api"
 
+	"github.com/sparkplane/sparkplane/internal/agent/agentapi"
 	"github.com/sparkplane/sparkplane/internal/daemon"
 	"github.com/sparkplane/sparkplane/internal/provider"
 	"github.com/sparkplane/sparkplane/internal/provider/nomad"
@@ -27,7 +28,7 @@ import (
 
 // startNomad runs a real Nomad agent in dev mode (server and client in one) on loopback ports of
 // its own, with raw_exec enabled, and returns its API address.
-func startNomad(t *testing.T) string {
+func startNomad(t *testing.T, extraHCL ...string) string {
 	t.Helper()
 	bin := testutil.Testbed(t, "nomad")
 	port := func() int {
@@ -41,7 +42,7 @@ func startNomad(t *testing.T) string {
 	dir := t.TempDir()
 	httpPort := port()
 	cfg := filepath.Join(dir, "ports.hcl")
-	if err := os.WriteFile(cfg, fmt.Appendf(nil, "ports {\n  http = %d\n  rpc = %d\n  serf = %d\n}\n", httpPort, port(), port()), 0o644); err != nil {
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, "ports {\n  http = %d\n  rpc = %d\n  serf = %d\n}\n%s\n", httpPort, port(), port(), strings.Join(extraHCL, "\n")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	dev := filepath.Join(testutil.RepoRoot(t), "hack", "testbed", "nomad", "dev.hcl")
@@ -67,6 +68,9 @@ func startNomad(t *testing.T) string {
 	addr := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	if err := proc.WaitHTTP(context.Background(), addr+"/v1/status/leader", 2*time.Minute); err != nil {
 		t.Fatal(err)
+	}
+	if len(extraHCL) > 0 {
+		return addr // with ACLs on, the caller bootstraps them first
 	}
 	cl, err := api.NewClient(&api.Config{Address: addr})
 	if err != nil {
@@ -204,5 +208,110 @@ func TestCreateRefusals(t *testing.T) {
 	c.Spark.Home = "relative/spark"
 	if _, err := p.Plan(ctx, c); err == nil || !strings.Contains(err.Error(), "spark.home") {
 		t.Errorf("a relative spark.home: %v", err)
+	}
+}
+
+// export nomad writes the job create would register: Nomad's own CLI validates and runs it
+// (nomad job run -json), and once the variable its README asks for is there, sparkplane finds
+// the cluster through Nomad's API alone and its master's agent answers.
+func TestRealSparkExportedJobRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a Nomad agent and real Spark")
+	}
+	addr := startNomad(t)
+	home := sparktest.RealHome(t, sparktest.Lines()[len(sparktest.Lines())-1])
+	c := specFor(t, addr, home)("exported", 1)
+	p := newProvider(addr)
+	t.Cleanup(func() { p.Destroy(context.Background(), c.Name) })
+	dir := t.TempDir()
+	files, err := p.Export(c, dir, false)
+	if err != nil || len(files) != 2 {
+		t.Fatalf("export: %v %v", files, err)
+	}
+	if _, err := p.Export(c, dir, false); err == nil || !strings.Contains(err.Error(), "--force") {
+		t.Errorf("a second export over the first: %v", err)
+	}
+	readme, _ := os.ReadFile(filepath.Join(dir, "README.md"))
+	if !strings.Contains(string(readme), "nomad var put "+nomad.VariablePath(c.Name)) {
+		t.Errorf("README:\n%s", readme)
+	}
+	nomadCLI := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(testutil.Testbed(t, "nomad"), args...)
+		cmd.Env = append(os.Environ(), "NOMAD_ADDR="+addr)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("nomad %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	nomadCLI("job", "validate", "-json", files[0])
+	cert, key, err := agentapi.NewCertificate(c.Name, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "agent.crt"), cert, 0o644)
+	os.WriteFile(filepath.Join(dir, "agent.key"), key, 0o600)
+	const secret = "exported-secret-0123456789"
+	nomadCLI("var", "put", nomad.VariablePath(c.Name), "token="+secret, "tls_key=@"+filepath.Join(dir, "agent.key"), "tls_cert=@"+filepath.Join(dir, "agent.crt"))
+	nomadCLI("job", "run", "-detach", "-json", files[0])
+	testutil.Eventually(t, 3*time.Minute, "the exported cluster's master agent answers", func() error {
+		got, err := p.Get(context.Background(), c.Name)
+		if err != nil {
+			return err
+		}
+		if got.Agent == "" || len(got.Workers()) != 1 {
+			return fmt.Errorf("cluster %+v", got)
+		}
+		client, err := provider.AgentClient(context.Background(), p, c.Name, got.Agent, secret)
+		if err != nil {
+			return err
+		}
+		_, err = client.Status(context.Background())
+		return err
+	})
+}
+
+// With Nomad's ACLs on, a token whose policy only reads is refused at the first write, with
+// Nomad's reason and where a token goes; nothing is left half-made.
+func TestReadOnlyTokenIsRefused(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a Nomad agent")
+	}
+	addr := startNomad(t, "acl {\n  enabled = true\n}")
+	root, err := api.NewClient(&api.Config{Address: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mgmt *api.ACLToken
+	testutil.Eventually(t, time.Minute, "Nomad's ACLs bootstrap", func() error {
+		var err error
+		mgmt, _, err = root.ACLTokens().Bootstrap(nil)
+		return err
+	})
+	root.SetSecretID(mgmt.SecretID)
+	if _, err := root.ACLPolicies().Upsert(&api.ACLPolicy{Name: "read-only", Rules: `namespace "default" { policy = "read" }`}, nil); err != nil {
+		t.Fatal(err)
+	}
+	ro, _, err := root.ACLTokens().Create(&api.ACLToken{Name: "viewer", Type: "client", Policies: []string{"read-only"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := nomad.New(nomad.Options{Config: func() *api.Config {
+		cfg := api.DefaultConfig()
+		cfg.Address, cfg.SecretID = addr, ro.SecretID
+		return cfg
+	}})
+	c := specFor(t, addr, sparktest.Home(t, "3.5.3"))("guarded", 1)
+	_, err = p.Create(context.Background(), c, provider.CreateOptions{Secret: "guarded-secret-0123456789"})
+	if err == nil || !strings.Contains(err.Error(), "Nomad refused") || !strings.Contains(err.Error(), "NOMAD_TOKEN") {
+		t.Errorf("create with a read-only token: %v", err)
+	}
+	t.Logf("refused: %v", err)
+	if _, _, err := root.Jobs().Info(nomad.JobID(c.Name), nil); err == nil {
+		t.Error("the job was registered")
+	}
+	if _, _, err := root.Variables().Read(nomad.VariablePath(c.Name), nil); !errors.Is(err, api.ErrVariablePathNotFound) {
+		t.Errorf("the variable: %v", err)
 	}
 }

@@ -1,0 +1,61 @@
+package nomad
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/sparkplane/sparkplane/internal/fsutil"
+	"github.com/sparkplane/sparkplane/internal/spec"
+)
+
+// Export writes the cluster's job as `nomad job run -json` takes it, rendered by the same code
+// Create registers, and a README with the one step Create would take besides: the cluster's
+// variable. It returns the files written. An existing job file is refused unless force.
+func (p *Provider) Export(c *spec.Cluster, dir string, force bool) ([]string, error) {
+	if err := check(c); err != nil {
+		return nil, err
+	}
+	job, err := renderJob(c, p.opts.Now().UTC().Truncate(time.Second), newWorkerIDs(c.Workers.Count, nil), p.address(c.Nomad))
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.MarshalIndent(map[string]any{"Job": job}, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	jobFile := filepath.Join(dir, JobID(c.Name)+".nomad.json")
+	if _, err := os.Stat(jobFile); err == nil && !force {
+		return nil, fmt.Errorf("%s exists; give --force to overwrite it", jobFile)
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	readme := fmt.Sprintf(`# %[1]s on Nomad
+
+Written by sparkplane export nomad. %[2]s is the cluster's job, as sparkplane create would
+register it: a group master and a group per worker, each a %[3]s task running sparkplane's
+agent (%[4]s on the client nodes) and the Spark at %[5]s.
+
+Before running it, store the cluster's secret, TLS key and certificate in the Nomad Variable
+its tasks read, %[6]s. The certificate must be issued to sparkplane-agent:
+
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+      -subj /CN=sparkplane-agent -addext subjectAltName=DNS:sparkplane-agent \
+      -keyout agent.key -out agent.crt
+    nomad var put %[6]s token="$(openssl rand -hex 32)" tls_key=@agent.key tls_cert=@agent.crt
+    nomad job run -json %[2]s
+
+sparkplane status %[1]s then finds the cluster through Nomad's API, as it finds one it created.
+`, c.Name, filepath.Base(jobFile), c.Nomad.Driver, c.Nomad.Sparkplane, c.Spark.Home, VariablePath(c.Name))
+	files := []string{jobFile, filepath.Join(dir, "README.md")}
+	for i, b := range [][]byte{append(body, '\n'), []byte(readme)} {
+		if err := fsutil.WriteFileAtomic(files[i], b, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	return files, nil
+}
