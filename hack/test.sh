@@ -29,22 +29,22 @@ fi
 # Two runs side by side, of about equal length. The first: everything but the TestRealSpark…
 # tests (the AWS package's applies against moto dominate it, and wait more than they compute; its
 # two tests of booted nodes on real Spark, TestAWS…OnRealSpark, run here too), then the providers'
-# TestRealSpark… tests. The second: the TestRealSpark… tests of internal/cluster (the longest),
-# internal/spark and internal/monitoring, one package at a time. Two packages of real Spark at
+# and internal/monitoring's TestRealSpark… tests. The second: the TestRealSpark… tests of
+# internal/cluster (the longest) and internal/spark, one package at a time. Two packages of real Spark at
 # once in either run would starve each other's JVMs on 2 cores. Each run's output is kept whole
 # and printed when both have ended. "go test -run RealSpark ./..." runs every test on real Spark.
 echo "== go test -race: the suite, and real Apache Spark $(./hack/spark-home --version 3.5) and $(./hack/spark-home --version 4) beside it"
 logs=$(mktemp -d)
-second="./internal/cluster ./internal/spark ./internal/monitoring"
+second="./internal/cluster ./internal/spark"
 ( go test -race -count=1 -timeout 45m -skip '^TestRealSpark' ./... &&
-  go test -race -count=1 -timeout 30m -p 1 -run '^TestRealSpark' ./internal/provider/... ) >"$logs/suite" 2>&1 &
+  go test -race -count=1 -timeout 30m -p 1 -run '^TestRealSpark' ./internal/provider/... ./internal/monitoring ) >"$logs/suite" 2>&1 &
 suite=$!
 real_rc=0
 # shellcheck disable=SC2086 # a list of packages
 go test -race -count=1 -timeout 45m -p 1 -run '^TestRealSpark' $second >"$logs/real" 2>&1 || real_rc=$?
 suite_rc=0
 wait "$suite" || suite_rc=$?
-echo "-- the suite, then the providers' real-Spark tests"; cat "$logs/suite"
+echo "-- the suite, then the real-Spark tests of the providers and internal/monitoring"; cat "$logs/suite"
 echo "-- the real-Spark tests of $second"; cat "$logs/real"
 rm -rf "$logs"
 if [ "$suite_rc" -ne 0 ] || [ "$real_rc" -ne 0 ]; then
@@ -53,7 +53,7 @@ fi
 # Every package with TestRealSpark… tests is in one of the two runs.
 for pkg in $(grep -l '^func TestRealSpark' $(git ls-files '*_test.go') | xargs -n1 dirname | sort -u); do
   case " $second " in *" ./$pkg "*) continue ;; esac
-  case "$pkg" in internal/provider/*) continue ;; esac
+  case "$pkg" in internal/provider/*|internal/monitoring) continue ;; esac
   echo "$pkg has TestRealSpark… tests that neither run runs; add it to one"; exit 1
 done
 

@@ -315,3 +315,82 @@ func TestReadOnlyTokenIsRefused(t *testing.T) {
 		t.Errorf("the variable: %v", err)
 	}
 }
+
+// A worker's allocation that is stopped under the cluster (a lost node, an operator's alloc stop)
+// is replaced by Nomad in a new allocation of the same group, whose agent registers the same
+// worker with Spark again.
+func TestRealSparkLostAllocationIsReplaced(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a Nomad agent and real Spark")
+	}
+	addr := startNomad(t)
+	home := sparktest.RealHome(t, sparktest.Lines()[len(sparktest.Lines())-1])
+	c := specFor(t, addr, home)("replaced", 1)
+	p := newProvider(addr)
+	ctx := context.Background()
+	t.Cleanup(func() { p.Destroy(context.Background(), c.Name) })
+	const secret = "replaced-secret-0123456789"
+	got, err := p.Create(ctx, c, provider.CreateOptions{Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	worker := got.Workers()[0].ID
+	aliveOn := func() (string, error) {
+		client, err := provider.AgentClient(ctx, p, c.Name, got.Agent, secret)
+		if err != nil {
+			return "", err
+		}
+		st, err := client.Status(ctx)
+		if err != nil {
+			return "", err
+		}
+		for _, w := range st.Workers {
+			if w.State == "ALIVE" && w.NodeID == worker {
+				return w.SparkID, nil
+			}
+		}
+		return "", fmt.Errorf("worker %s is not alive in Spark: %+v", worker, st.Workers)
+	}
+	var sparkID string
+	testutil.Eventually(t, 3*time.Minute, "the worker registers in Spark", func() (err error) { sparkID, err = aliveOn(); return err })
+	cl, _ := api.NewClient(&api.Config{Address: addr})
+	allocs, _, err := cl.Jobs().Allocations(nomad.JobID(c.Name), false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first string
+	for _, a := range allocs {
+		if a.TaskGroup == worker && a.ClientStatus == api.AllocClientStatusRunning {
+			first = a.ID
+			alloc, _, err := cl.Allocations().Info(a.ID, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := cl.Allocations().Stop(alloc, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if first == "" {
+		t.Fatalf("no running allocation of %s: %+v", worker, allocs)
+	}
+	testutil.Eventually(t, 3*time.Minute, "a new allocation of the worker's group registers it in Spark again", func() error {
+		id, err := aliveOn()
+		if err != nil {
+			return err
+		}
+		if id == sparkID {
+			return fmt.Errorf("Spark still has the first worker %s", id)
+		}
+		desc, err := p.Get(ctx, c.Name)
+		if err != nil {
+			return err
+		}
+		for _, n := range desc.Workers() {
+			if n.ID == worker && n.State == provider.NodeRunning && !strings.Contains(n.Detail, first) {
+				return nil
+			}
+		}
+		return fmt.Errorf("nodes %+v", desc.Nodes)
+	})
+}
