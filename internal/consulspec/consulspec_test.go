@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,14 +24,7 @@ import (
 func startConsul(t *testing.T, aclToken string) string {
 	t.Helper()
 	bin := testutil.Testbed(t, "consul")
-	port := func() int {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		return l.Addr().(*net.TCPAddr).Port
-	}
+	port := func() int { return testutil.FreePort(t) }
 	httpPort := port()
 	hcl := fmt.Sprintf(`ports { http = %d, dns = -1, grpc = -1, grpc_tls = -1, serf_lan = %d, serf_wan = %d, server = %d }`, httpPort, port(), port(), port())
 	if aclToken != "" {

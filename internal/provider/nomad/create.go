@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/sparkplane/sparkplane/internal/agent/agentapi"
 	"github.com/sparkplane/sparkplane/internal/provider"
-	"github.com/sparkplane/sparkplane/internal/spark"
 	"github.com/sparkplane/sparkplane/internal/spec"
 )
 
@@ -199,13 +197,4 @@ func (p *Provider) Destroy(ctx context.Context, name string) error {
 		return nomadError("delete the variable "+VariablePath(name), err)
 	}
 	return nil
-}
-
-// sparkHomeOK says whether a Spark home is usable here (the node side checks it on the client).
-func sparkHomeOK(home string) error {
-	if _, err := os.Stat(filepath.Join(home, "bin", "spark-class")); err != nil {
-		return fmt.Errorf("spark.home %s is not a Spark on this client node (%w)", home, err)
-	}
-	_, err := spark.OpenHome(home)
-	return err
 }

@@ -2,9 +2,10 @@ package nomad
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/nomad/api"
@@ -184,5 +185,6 @@ func deref[T any](p *T) T {
 
 // isNotFound says whether a Nomad API error is a 404.
 func isNotFound(err error) bool {
-	return err != nil && (strings.Contains(err.Error(), "404") || strings.Contains(err.Error(), "not found"))
+	var ue api.UnexpectedResponseError
+	return errors.As(err, &ue) && ue.StatusCode() == http.StatusNotFound
 }

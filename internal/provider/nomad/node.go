@@ -18,6 +18,7 @@ import (
 	"github.com/sparkplane/sparkplane/internal/agent/agentapi"
 	"github.com/sparkplane/sparkplane/internal/node"
 	"github.com/sparkplane/sparkplane/internal/provider"
+	"github.com/sparkplane/sparkplane/internal/spark"
 	"github.com/sparkplane/sparkplane/internal/spec"
 )
 
@@ -93,8 +94,8 @@ func (t *taskNode) Secrets(context.Context) (node.Secrets, error) {
 
 // Spark is spark.home on the client node.
 func (t *taskNode) Spark(context.Context, string, string) (string, error) {
-	if err := sparkHomeOK(t.c.Spark.Home); err != nil {
-		return "", err
+	if _, err := spark.OpenHome(t.c.Spark.Home); err != nil {
+		return "", fmt.Errorf("spark.home on this client node: %w", err)
 	}
 	return t.c.Spark.Home, nil
 }

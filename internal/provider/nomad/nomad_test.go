@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,14 +30,7 @@ import (
 func startNomad(t *testing.T, extraHCL ...string) string {
 	t.Helper()
 	bin := testutil.Testbed(t, "nomad")
-	port := func() int {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		return l.Addr().(*net.TCPAddr).Port
-	}
+	port := func() int { return testutil.FreePort(t) }
 	dir := t.TempDir()
 	httpPort := port()
 	cfg := filepath.Join(dir, "ports.hcl")
