@@ -583,7 +583,19 @@ func (m *master) handleRegister(w http.ResponseWriter, r *http.Request) {
 	} else if prev.lost {
 		m.event("worker", reg.NodeID+" answers again")
 	}
-	writeJSON(w, http.StatusOK, agentapi.RegistrationReply{MasterURL: m.masterURL()})
+	reply := agentapi.RegistrationReply{MasterURL: m.masterURL()}
+	if reg.Interrupted != "" && reg.SparkID != "" {
+		// A worker going away waits until the Spark master knows it is decommissioning.
+		m.refresh(r.Context(), time.Second)
+		if ms := m.lastState(); ms != nil {
+			for _, sw := range ms.Workers {
+				if sw.ID == reg.SparkID {
+					reply.SparkState = sw.State
+				}
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, reply)
 }
 
 func (m *master) handleAdd(w http.ResponseWriter, r *http.Request) {

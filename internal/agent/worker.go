@@ -269,14 +269,17 @@ func (w *worker) interrupt(ctx context.Context, ev agentapi.Interruption) {
 			w.log.Warn("decommission on interruption", "err", err)
 		}
 	}
-	w.master.Register(ctx, w.registration())
 	until := ev.Deadline.Add(-10 * time.Second)
 	for {
 		w.refresh(ctx)
 		w.mu.Lock()
 		left := w.executors
 		w.mu.Unlock()
-		if left == 0 || !w.deps.Now().Before(until) {
+		// Done once no executor is left and the Spark master has marked the worker (or no
+		// longer lists it, or cannot be asked): then nothing is lost by going.
+		reply, err := w.master.Register(ctx, w.registration())
+		known := err != nil || reply.SparkState != spark.WorkerAlive
+		if (left == 0 && known) || !w.deps.Now().Before(until) {
 			return
 		}
 		select {

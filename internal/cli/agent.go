@@ -41,7 +41,8 @@ environment and the secrets its templates rendered from the cluster's Nomad vari
 				if err != nil {
 					return err
 				}
-				return node.Run(ctx, src, log)
+				// A worker told to stop by Nomad decommissions first, if Nomad is moving it.
+				return node.RunUntil(ctx, src, log, f.takeSIGTERM())
 			}
 			if ec2Path != "" {
 				log := slog.New(slog.NewTextHandler(f.IO.ErrOut, nil))

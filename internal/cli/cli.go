@@ -60,20 +60,29 @@ func Main() int {
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
-		select {
-		case <-sigs:
-			// After the first Ctrl-C, commands clean up (a create rolls back, run destroys its
-			// cluster); with the handler gone, a second one ends the program at once.
-			signal.Stop(sigs)
-			if f.instantInterrupt.Load() {
-				fmt.Fprintln(f.IO.ErrOut, "\ninterrupted")
-				os.Exit(ExitInterrupted)
+		for {
+			select {
+			case sig := <-sigs:
+				if ch := f.term.Load(); ch != nil && sig == syscall.SIGTERM {
+					f.term.Store(nil)
+					close(*ch)
+					continue
+				}
+				// After the first Ctrl-C, commands clean up (a create rolls back, run destroys its
+				// cluster); with the handler gone, a second one ends the program at once.
+				signal.Stop(sigs)
+				if f.instantInterrupt.Load() {
+					fmt.Fprintln(f.IO.ErrOut, "\ninterrupted")
+					os.Exit(ExitInterrupted)
+				}
+				if len(os.Args) > 1 && os.Args[1] != "agent" && !f.noInterruptNote.Load() {
+					f.IO.Warn("interrupted: cleaning up (Ctrl-C again to abandon the clean-up)")
+				}
+				cancel()
+				return
+			case <-done:
+				return
 			}
-			if len(os.Args) > 1 && os.Args[1] != "agent" && !f.noInterruptNote.Load() {
-				f.IO.Warn("interrupted: cleaning up (Ctrl-C again to abandon the clean-up)")
-			}
-			cancel()
-		case <-done:
 		}
 	}()
 	return Run(ctx, f, os.Args[1:])

@@ -29,6 +29,17 @@ type Factory struct {
 	noInterruptNote atomic.Bool
 	// instantInterrupt: see exitOnInterrupt.
 	instantInterrupt atomic.Bool
+	// term: see takeSIGTERM.
+	term atomic.Pointer[chan struct{}]
+}
+
+// takeSIGTERM says that the running command handles SIGTERM itself (an agent whose node may be
+// draining): SIGTERM closes the channel instead of cancelling the command's context. Ctrl-C
+// still cancels.
+func (f *Factory) takeSIGTERM() <-chan struct{} {
+	ch := make(chan struct{})
+	f.term.Store(&ch)
+	return ch
 }
 
 // quietInterrupt says that Ctrl-C ends the running command normally.

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/sparkplane/sparkplane/internal/agent"
@@ -158,9 +159,42 @@ func Boot(ctx context.Context, src Source, log *slog.Logger) (*Node, error) {
 	return n, nil
 }
 
+// A Drainer is a Source on which the agent's SIGTERM may be notice rather than the end: a
+// scheduler stopping a worker to move it (a Nomad drain, a Kubernetes eviction) gives it a kill
+// timeout to decommission in, where a cluster being destroyed or a worker already removed
+// through the master's agent has nothing left to move.
+type Drainer interface {
+	// OnTerm says what this SIGTERM is: drain says to decommission in Spark first, before the
+	// deadline, reason says why; otherwise the node stops at once.
+	OnTerm(ctx context.Context) (reason string, deadline time.Time, drain bool)
+}
+
 // Run boots the node and runs it until ctx ends: on a master or a worker the agent, with what
 // goes beside it; on a node of another role what goes beside alone.
 func Run(ctx context.Context, src Source, log *slog.Logger) error {
+	return RunUntil(ctx, src, log, nil)
+}
+
+// RunUntil is Run for a node whose SIGTERM closes term rather than ending ctx: the node stops
+// then, except a worker whose Source is a Drainer and says to drain, which decommissions in
+// Spark and stops once nothing of Spark's is left on it (or at the deadline).
+func RunUntil(ctx context.Context, src Source, log *slog.Logger, term <-chan struct{}) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	// SIGTERM stops the node, unless a worker's agent is running that can drain first.
+	var drain atomic.Pointer[func()]
+	go func() {
+		select {
+		case <-term:
+		case <-ctx.Done():
+			return
+		}
+		if d := drain.Load(); d != nil {
+			(*d)()
+		} else {
+			stop()
+		}
+	}()
 	n, err := Boot(ctx, src, log)
 	if err != nil {
 		return err
@@ -190,8 +224,28 @@ func Run(ctx context.Context, src Source, log *slog.Logger) error {
 		interruptions := make(chan agentapi.Interruption, 1)
 		go src.Watch(ctx, interruptions)
 		deps.Interruptions = interruptions
+		if d, ok := src.(Drainer); ok {
+			f := func() { drainOnTerm(ctx, d, interruptions, stop, log) }
+			drain.Store(&f)
+		}
 	}
 	return agent.Run(ctx, n.Config, deps)
+}
+
+// drainOnTerm stops the node, or, where d says it is draining, passes notice to the worker's
+// agent, which calls stop once it has decommissioned.
+func drainOnTerm(ctx context.Context, d Drainer, out chan<- agentapi.Interruption, stop func(), log *slog.Logger) {
+	reason, deadline, drain := d.OnTerm(ctx)
+	if !drain {
+		log.Info("SIGTERM: stopping")
+		stop()
+		return
+	}
+	log.Warn("SIGTERM: decommissioning in Spark before stopping", "reason", reason, "deadline", deadline)
+	// Stop at the deadline whatever happens: the agent may not have reached its worker loop.
+	timer := time.AfterFunc(time.Until(deadline), stop)
+	go func() { <-ctx.Done(); timer.Stop() }()
+	Send(ctx, out, agentapi.Interruption{Reason: reason, Deadline: deadline, Done: stop})
 }
 
 // UnpackSpark is a Source's Spark for a provider that ships the distribution's tarball: the home

@@ -48,7 +48,13 @@ func (s *source) Spark(ctx context.Context, version, dir string) (string, error)
 		return os.WriteFile(tgz, b, 0o644)
 	})
 }
-func (s *source) MasterAgent(context.Context) (string, error)         { return s.master() }
+func (s *source) MasterAgent(ctx context.Context) (string, error) {
+	if s.master == nil { // a master that never answers
+		<-ctx.Done()
+		return "", ctx.Err()
+	}
+	return s.master()
+}
 func (s *source) Publish(context.Context, string) error               { return nil }
 func (s *source) Watch(context.Context, chan<- agentapi.Interruption) {}
 func (s *source) Provider() provider.Provider                         { return nil }
@@ -130,5 +136,28 @@ func TestBootOfOtherRoles(t *testing.T) {
 	w.master = func() (string, error) { return "", errors.New("no endpoint yet") }
 	if _, err := node.Boot(context.Background(), w, log); err == nil || !strings.Contains(err.Error(), "the master's agent: no endpoint yet") {
 		t.Errorf("worker without a master: %v", err)
+	}
+}
+
+// SIGTERM (term closed) stops a node that cannot drain, and one still booting: a worker whose
+// master never answers stops rather than wait for it.
+func TestTermStopsTheNode(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for name, src := range map[string]*source{"monitoring": newSource(t, "monitoring"), "booting worker": newSource(t, agentapi.RoleWorker)} {
+		src.id.NoSpark = name == "monitoring"
+		src.master = nil
+		term := make(chan struct{})
+		done := make(chan error, 1)
+		go func() { done <- node.RunUntil(context.Background(), src, log, term) }()
+		close(term)
+		select {
+		case err := <-done:
+			if name == "booting worker" && !errors.Is(err, context.Canceled) {
+				t.Errorf("%s: %v, want it cancelled while waiting for its master", name, err)
+			}
+			t.Logf("%s: %v", name, err)
+		case <-time.After(time.Minute):
+			t.Fatalf("%s: still running a minute after SIGTERM", name)
+		}
 	}
 }

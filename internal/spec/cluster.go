@@ -144,6 +144,19 @@ type Nomad struct {
 	Datacenters []string `json:"datacenters,omitempty"`
 	Driver      string   `json:"driver"`
 	Sparkplane  string   `json:"sparkplane"`
+	NodePool    string   `json:"nodePool,omitempty"`
+	// Constraints apply to every group of the cluster's job.
+	Constraints []NomadConstraint `json:"constraints,omitempty"`
+	// Spot names what marks a client node as spot capacity: workers.spot puts the workers on such
+	// nodes (and false keeps them off); the master never runs on one.
+	Spot *NomadConstraint `json:"spot,omitempty"`
+}
+
+// NomadConstraint is one of Nomad's placement constraints: attribute, operator, value.
+type NomadConstraint struct {
+	Attribute string `json:"attribute"`
+	Operator  string `json:"operator,omitempty"`
+	Value     string `json:"value,omitempty"`
 }
 
 // Nomad task drivers sparkplane runs its agents under.

@@ -97,7 +97,13 @@ func (v *clusterV1) convert(o *Origin, fallbackName string) (*Cluster, ErrorList
 	}
 	if n := v.Nomad; n != nil {
 		c.Nomad = &Nomad{Address: n.Address, Region: n.Region, Namespace: n.Namespace, Datacenters: n.Datacenters,
-			Driver: or(n.Driver, DriverRawExec), Sparkplane: or(n.Sparkplane, "/usr/local/bin/sparkplane")}
+			Driver: or(n.Driver, DriverRawExec), Sparkplane: or(n.Sparkplane, "/usr/local/bin/sparkplane"), NodePool: n.NodePool}
+		for _, k := range n.Constraints {
+			c.Nomad.Constraints = append(c.Nomad.Constraints, NomadConstraint(k))
+		}
+		if n.Spot != nil {
+			c.Nomad.Spot = &NomadConstraint{Attribute: n.Spot.Attribute, Value: n.Spot.Value}
+		}
 	}
 	if h := v.Hosts; h != nil {
 		c.Hosts = &Hosts{Master: h.Master, Workers: h.Workers, User: h.User, Port: intOr(h.Port, defaultSSHPort), IdentityFile: h.IdentityFile}

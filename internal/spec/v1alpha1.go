@@ -107,12 +107,26 @@ type kubernetesV1 struct {
 }
 
 type nomadV1 struct {
-	Address     string   `yaml:"address" doc:"Nomad API address (default NOMAD_ADDR)"`
-	Region      string   `yaml:"region" doc:"Nomad region"`
-	Namespace   string   `yaml:"namespace" doc:"Nomad namespace"`
-	Datacenters []string `yaml:"datacenters" doc:"datacenters the job may run in"`
-	Driver      string   `yaml:"driver" doc:"task driver: raw_exec (default) or exec"`
-	Sparkplane  string   `yaml:"sparkplane" doc:"path of the sparkplane binary on the client nodes (default /usr/local/bin/sparkplane)"`
+	Address     string              `yaml:"address" doc:"Nomad API address (default NOMAD_ADDR)"`
+	Region      string              `yaml:"region" doc:"Nomad region"`
+	Namespace   string              `yaml:"namespace" doc:"Nomad namespace"`
+	Datacenters []string            `yaml:"datacenters" doc:"datacenters the job may run in"`
+	Driver      string              `yaml:"driver" doc:"task driver: raw_exec (default) or exec"`
+	Sparkplane  string              `yaml:"sparkplane" doc:"path of the sparkplane binary on the client nodes (default /usr/local/bin/sparkplane)"`
+	NodePool    string              `yaml:"nodePool" doc:"node pool the job runs in (Nomad's default pool if unset)"`
+	Constraints []nomadConstraintV1 `yaml:"constraints" doc:"placement constraints on every node of the cluster"`
+	Spot        *nomadSpotV1        `yaml:"spot" doc:"what marks a spot client node, e.g. {attribute: '${node.class}', value: spot}: workers.spot puts workers on such nodes, the master never"`
+}
+
+type nomadSpotV1 struct {
+	Attribute string `yaml:"attribute" doc:"the node attribute that marks spot capacity, e.g. ${node.class}"`
+	Value     string `yaml:"value" doc:"its value on spot nodes"`
+}
+
+type nomadConstraintV1 struct {
+	Attribute string `yaml:"attribute" doc:"the node attribute, e.g. ${meta.rack} or ${node.class}"`
+	Operator  string `yaml:"operator" doc:"Nomad's constraint operator (default =)"`
+	Value     string `yaml:"value" doc:"the value to compare with"`
 }
 
 type hostsV1 struct {

@@ -234,6 +234,15 @@ func validateProviderBlocks(c *Cluster, add addFunc) {
 		if !filepath.IsAbs(n.Sparkplane) {
 			add("nomad.sparkplane", "e.g. /usr/local/bin/sparkplane", "%q is not an absolute path", n.Sparkplane)
 		}
+		for i, k := range n.Constraints {
+			validateNomadConstraint(fmt.Sprintf("nomad.constraints[%d]", i), k, add)
+		}
+		if k := n.Spot; k != nil {
+			validateNomadConstraint("nomad.spot", *k, add)
+		}
+	}
+	if c.Provider == "nomad" && c.Workers.Spot && (c.Nomad == nil || c.Nomad.Spot == nil) {
+		add("workers.spot", "say what marks a spot client node, e.g. nomad: {spot: {attribute: '${node.class}', value: spot}}, or leave spot out", "Nomad has no spot capacity of its own")
 	}
 	if c.Provider == "hosts" && (c.Hosts == nil || c.Hosts.Master == "") {
 		add("hosts.master", "name the machine that runs the master", "required for provider hosts")
@@ -255,4 +264,19 @@ func suggestOne(s string, choices []string) string {
 		return fmt.Sprintf("did you mean %q?", best)
 	}
 	return "one of: " + strings.Join(choices, ", ")
+}
+
+// nomadOperators are the constraint operators Nomad knows.
+var nomadOperators = []string{"=", "!=", ">", ">=", "<", "<=", "regexp", "version", "semver", "set_contains", "set_contains_all", "set_contains_any", "is_set", "is_not_set", "distinct_hosts", "distinct_property"}
+
+func validateNomadConstraint(path string, k NomadConstraint, add addFunc) {
+	if k.Operator != "" && !slices.Contains(nomadOperators, k.Operator) {
+		add(path+".operator", suggestOne(k.Operator, nomadOperators), "%q is not a Nomad constraint operator", k.Operator)
+	}
+	if k.Attribute == "" && k.Operator != "distinct_hosts" {
+		add(path+".attribute", "name a node attribute, e.g. ${meta.rack}, ${node.class} or ${attr.kernel.name}", "required")
+	}
+	if k.Value == "" && k.Operator != "is_set" && k.Operator != "is_not_set" && k.Operator != "distinct_hosts" {
+		add(path+".value", "", "required with operator %s", or(k.Operator, "="))
+	}
 }

@@ -258,6 +258,9 @@ type Registration struct {
 // RegistrationReply tells a worker agent where the Spark master is.
 type RegistrationReply struct {
 	MasterURL string `json:"masterURL"`
+	// SparkState, for a worker that says it is going away, is its state in the Spark master
+	// (DECOMMISSIONED once the master has heard of it), or "" if the master does not list it.
+	SparkState string `json:"sparkState,omitempty"`
 }
 
 // WorkerNodeStatus is a worker agent's own /v1/status.

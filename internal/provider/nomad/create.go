@@ -34,6 +34,7 @@ func (p *Provider) Plan(ctx context.Context, c *spec.Cluster) (*provider.Plan, e
 	}
 	plan := &provider.Plan{Provider: Name, Changes: []provider.Change{
 		{Action: provider.Create, Resource: "variable " + VariablePath(c.Name), Detail: "the cluster's secret, TLS key and certificate"},
+		{Action: provider.Create, Resource: "acl policy " + PolicyName(p.namespace(c.Nomad), c.Name), Detail: "where Nomad's ACLs are on: the job's tasks may change and stop it"},
 		{Action: provider.Create, Resource: "job " + JobID(c.Name), Detail: fmt.Sprintf("%s driver, on %s", c.Nomad.Driver, p.address(c.Nomad))},
 		{Action: provider.Create, Resource: "group master", Detail: "the Spark master and its agent; service " + serviceName(c.Name)},
 	}}
@@ -72,6 +73,9 @@ func (p *Provider) Create(ctx context.Context, c *spec.Cluster, opts provider.Cr
 		return nil, nomadError("store the cluster's secret in "+VariablePath(c.Name), err)
 	}
 	progress("stored the cluster secret in Nomad variable " + VariablePath(c.Name))
+	if err := p.grant(ctx, cl, c, progress); err != nil {
+		return nil, err
+	}
 	created := p.opts.Now().UTC().Truncate(time.Second)
 	job, err := renderJob(c, created, newWorkerIDs(c.Workers.Count, nil), p.address(c.Nomad))
 	if err != nil {
@@ -115,6 +119,30 @@ func (p *Provider) Create(ctx context.Context, c *spec.Cluster, opts provider.Cr
 	}
 	progress("the master's agent answers at " + got.Agent)
 	return got, nil
+}
+
+// grant attaches the cluster's ACL policy (PolicyName) to its job where Nomad's ACLs are on.
+// A token that may not write ACL policies (only a management token may) fails the create when
+// the cluster needs its agent to act on Nomad (a lifetime, autoscaling); otherwise the cluster
+// works without, and create says what it lacks.
+func (p *Provider) grant(ctx context.Context, cl *api.Client, c *spec.Cluster, progress func(string)) error {
+	ns := p.namespace(c.Nomad)
+	name := PolicyName(ns, c.Name)
+	pol := &api.ACLPolicy{Name: name, Description: "sparkplane cluster " + c.Name + ": its agents act on their own job",
+		Rules: policyRules(ns, c.Name), JobACL: &api.JobACL{Namespace: ns, JobID: JobID(c.Name)}}
+	_, err := cl.ACLPolicies().Upsert(pol, (&api.WriteOptions{}).WithContext(ctx))
+	switch {
+	case err == nil:
+		progress("attached ACL policy " + name + " to the job: its agents may change and stop it")
+		return nil
+	case aclsOff(err):
+		return nil
+	case isForbidden(err) && c.Lifetime == (spec.Lifetime{}) && c.Autoscale.Policy == spec.PolicyOff:
+		progress("warning: this token may not write ACL policies, so the cluster's agents cannot act on Nomad: " +
+			"no autoscaling or lifetime (a management token attaches policy " + name + ")")
+		return nil
+	}
+	return nomadError("attach ACL policy "+name+" to the job (the master's agent needs it to add and remove workers and end the cluster's lifetime; only a management token may write ACL policies)", err)
 }
 
 // failure is why the master's newest allocation failed, from its task's events, or "".
@@ -175,7 +203,10 @@ func (p *Provider) RemoveWorkers(ctx context.Context, name string, nodes []strin
 	return p.register(ctx, cl, withoutWorkers(job, nodes), deref(job.JobModifyIndex))
 }
 
-// Destroy stops and purges the job and deletes the variable. Nothing there is success.
+// Destroy deletes the variable, stops and purges the job, and deletes the ACL policy. The
+// variable goes first: the master's agent ending its cluster's lifetime calls this with its
+// task's workload identity, which stops working once the job is purged. Nothing there is
+// success.
 func (p *Provider) Destroy(ctx context.Context, name string) error {
 	cl, err := p.client(nil)
 	if err != nil {
@@ -184,17 +215,29 @@ func (p *Provider) Destroy(ctx context.Context, name string) error {
 	job, _, err := cl.Jobs().Info(JobID(name), (&api.QueryOptions{}).WithContext(ctx))
 	switch {
 	case isNotFound(err):
+		job = nil
 	case err != nil:
 		return nomadError("read the job "+JobID(name), err)
 	case job.Meta[MetaCluster] != name:
 		return fmt.Errorf("the Nomad job %s is not a sparkplane cluster's; not touching it", JobID(name))
-	default:
+	}
+	if _, err := cl.Variables().Delete(VariablePath(name), (&api.WriteOptions{}).WithContext(ctx)); err != nil && !isNotFound(err) {
+		return nomadError("delete the variable "+VariablePath(name), err)
+	}
+	if job != nil {
 		if _, _, err := cl.Jobs().Deregister(JobID(name), true, (&api.WriteOptions{}).WithContext(ctx)); err != nil && !isNotFound(err) {
 			return nomadError("stop and purge the job "+JobID(name), err)
 		}
 	}
-	if _, err := cl.Variables().Delete(VariablePath(name), (&api.WriteOptions{}).WithContext(ctx)); err != nil && !isNotFound(err) {
-		return nomadError("delete the variable "+VariablePath(name), err)
+	policy := PolicyName(p.namespace(nil), name)
+	_, err = cl.ACLPolicies().Delete(policy, (&api.WriteOptions{}).WithContext(ctx))
+	switch {
+	case err == nil, isNotFound(err), aclsOff(err):
+	case isForbidden(err) && p.opts.Inside:
+		// The cluster's own agent may not delete policies; what is left grants rights only to
+		// a job of this name, and the next destroy from outside removes it.
+	default:
+		return nomadError("delete ACL policy "+policy+" (the job and the variable are gone; a management token removes the policy: nomad acl policy delete "+policy+")", err)
 	}
 	return nil
 }

@@ -14,8 +14,8 @@ import (
 )
 
 // Export writes the cluster's job as `nomad job run -json` takes it, rendered by the same code
-// Create registers, and a README with the one step Create would take besides: the cluster's
-// variable. It returns the files written. An existing job file is refused unless force.
+// Create registers, the ACL policy Create attaches to it, and a README with the steps Create
+// takes besides registering: the cluster's variable and, where ACLs are on, the policy. It returns the files written. An existing job file is refused unless force.
 func (p *Provider) Export(c *spec.Cluster, dir string, force bool) ([]string, error) {
 	if err := check(c); err != nil {
 		return nil, err
@@ -34,6 +34,8 @@ func (p *Provider) Export(c *spec.Cluster, dir string, force bool) ([]string, er
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
+	ns := p.namespace(c.Nomad)
+	policy := PolicyName(ns, c.Name)
 	readme := fmt.Sprintf(`# %[1]s on Nomad
 
 Written by sparkplane export nomad. %[2]s is the cluster's job, as sparkplane create would
@@ -47,12 +49,21 @@ its tasks read, %[6]s. The certificate must be issued to sparkplane-agent:
       -subj /CN=sparkplane-agent -addext subjectAltName=DNS:sparkplane-agent \
       -keyout agent.key -out agent.crt
     nomad var put %[6]s token="$(openssl rand -hex 32)" tls_key=@agent.key tls_cert=@agent.crt
+
+Where the Nomad cluster's ACLs are on, attach %[7]s to the job, so that its tasks may change and
+stop it (the master's agent adds and removes workers, and ends the cluster's lifetime; a worker
+asks whether a SIGTERM is a drain). Only a management token may:
+
+    nomad acl policy apply -namespace %[8]s -job %[9]s %[7]s %[7]s.policy.hcl
+
+Then run the job:
+
     nomad job run -json %[2]s
 
 sparkplane status %[1]s then finds the cluster through Nomad's API, as it finds one it created.
-`, c.Name, filepath.Base(jobFile), c.Nomad.Driver, c.Nomad.Sparkplane, c.Spark.Home, VariablePath(c.Name))
-	files := []string{jobFile, filepath.Join(dir, "README.md")}
-	for i, b := range [][]byte{append(body, '\n'), []byte(readme)} {
+`, c.Name, filepath.Base(jobFile), c.Nomad.Driver, c.Nomad.Sparkplane, c.Spark.Home, VariablePath(c.Name), policy, ns, JobID(c.Name))
+	files := []string{jobFile, filepath.Join(dir, policy+".policy.hcl"), filepath.Join(dir, "README.md")}
+	for i, b := range [][]byte{append(body, '\n'), []byte(policyRules(ns, c.Name)), []byte(readme)} {
 		if err := fsutil.WriteFileAtomic(files[i], b, 0o644); err != nil {
 			return nil, err
 		}

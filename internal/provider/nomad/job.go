@@ -1,11 +1,13 @@
 package nomad
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/nomad/api"
@@ -52,7 +54,14 @@ const (
 	fileKey         = "secrets/agent.key"
 	fileCert        = "secrets/agent.crt"
 	fileMasterAgent = "local/master-agent"
+	// fileNomadToken is the task's workload identity, which Nomad writes: the master's agent
+	// calls Nomad with it (see PolicyName).
+	fileNomadToken = "secrets/nomad_token"
 )
+
+// killTimeout is how long a worker's task has after SIGTERM to decommission in Spark (a client's
+// max_kill_timeout, 30s by default, may cut it short).
+const killTimeout = 2 * time.Minute
 
 // agentPort is the label of the agent's port in every group.
 const agentPort = "agent"
@@ -63,6 +72,27 @@ func JobID(cluster string) string { return "sparkplane-" + cluster }
 // VariablePath is where a cluster's secrets are: the path a job's tasks may read by their
 // workload identity alone.
 func VariablePath(cluster string) string { return "nomad/jobs/" + JobID(cluster) }
+
+// PolicyName is the ACL policy create attaches to the cluster's job where Nomad's ACLs are on:
+// it lets the job's own tasks, by their workload identity, change and stop that job and delete
+// its variable, so that the master's agent can add and remove workers and end the cluster's
+// lifetime, and a worker can tell a drain from the cluster's end.
+func PolicyName(namespace, cluster string) string {
+	return "sparkplane-" + cmp.Or(namespace, "default") + "-" + cluster
+}
+
+// policyRules are the policy's rules: the job's namespace, and there the job's own variable.
+func policyRules(namespace, cluster string) string {
+	return fmt.Sprintf(`namespace %q {
+  capabilities = ["list-jobs", "read-job", "submit-job"]
+  variables {
+    path %q {
+      capabilities = ["read", "list", "destroy"]
+    }
+  }
+}
+`, cmp.Or(namespace, "default"), VariablePath(cluster))
+}
 
 // serviceName is the master agent's service registration (Nomad's native service discovery).
 func serviceName(cluster string) string { return JobID(cluster) + "-agent" }
@@ -90,6 +120,12 @@ func renderJob(c *spec.Cluster, created time.Time, workers []string, address str
 	if len(job.Datacenters) == 0 {
 		job.Datacenters = []string{"*"}
 	}
+	if n.NodePool != "" {
+		job.NodePool = ptr(n.NodePool)
+	}
+	for _, k := range n.Constraints {
+		job.Constrain(api.NewConstraint(k.Attribute, cmp.Or(k.Operator, "="), k.Value))
+	}
 	job.SetMeta(MetaCluster, c.Name)
 	job.SetMeta(MetaSpec, string(specJSON))
 	job.SetMeta(MetaCreated, created.UTC().Format(time.RFC3339))
@@ -109,6 +145,14 @@ func group(c *spec.Cluster, n *spec.Nomad, name, role string, env map[string]str
 	// A lost or failed allocation is replaced, without end, as a node would be.
 	g.ReschedulePolicy = &api.ReschedulePolicy{Unlimited: ptr(true), Delay: ptr(5 * time.Second), DelayFunction: ptr("exponential"), MaxDelay: ptr(time.Minute)}
 	g.RestartPolicy = &api.RestartPolicy{Attempts: ptr(3), Interval: ptr(5 * time.Minute), Delay: ptr(5 * time.Second), Mode: ptr("fail")}
+	if k := n.Spot; k != nil {
+		// The master is never on spot capacity; the workers are where workers.spot says.
+		op := "!="
+		if role == agentapi.RoleWorker && c.Workers.Spot {
+			op = "="
+		}
+		g.Constrain(api.NewConstraint(k.Attribute, op, k.Value))
+	}
 	if role == agentapi.RoleMaster {
 		g.Services = []*api.Service{{Name: serviceName(c.Name), PortLabel: agentPort, Provider: "nomad",
 			Tags: []string{"sparkplane", "cluster=" + c.Name}}}
@@ -120,8 +164,9 @@ func group(c *spec.Cluster, n *spec.Nomad, name, role string, env map[string]str
 	for k, v := range env {
 		t.Env[k] = v
 	}
+	t.Identity = &api.WorkloadIdentity{File: true}
 	// Spark's decommission needs time after SIGTERM.
-	t.KillTimeout = ptr(2 * time.Minute)
+	t.KillTimeout = ptr(killTimeout)
 	t.KillSignal = "SIGTERM"
 	cpu, mem := 500, 1536 // the master: Spark's master JVM and the agent
 	if role == agentapi.RoleWorker {
@@ -181,6 +226,18 @@ func deref[T any](p *T) T {
 		return zero
 	}
 	return *p
+}
+
+// isForbidden says whether Nomad refused a call for its token.
+func isForbidden(err error) bool {
+	var ue api.UnexpectedResponseError
+	return errors.As(err, &ue) && (ue.StatusCode() == http.StatusForbidden || ue.StatusCode() == http.StatusUnauthorized)
+}
+
+// aclsOff says whether an ACL call failed because the Nomad cluster has no ACLs.
+func aclsOff(err error) bool {
+	var ue api.UnexpectedResponseError
+	return errors.As(err, &ue) && ue.StatusCode() == http.StatusBadRequest && strings.Contains(ue.Body(), "ACL support disabled")
 }
 
 // isNotFound says whether a Nomad API error is a 404.

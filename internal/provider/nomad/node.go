@@ -10,7 +10,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/nomad/api"
@@ -32,6 +34,7 @@ type taskNode struct {
 	log    *slog.Logger
 	dir    string // the task's directory
 	c      spec.Cluster
+	once   sync.Once
 	inside *Provider
 }
 
@@ -118,19 +121,56 @@ func (t *taskNode) MasterAgent(ctx context.Context) (string, error) {
 // Publish has nothing to do: Nomad registers the master agent's service.
 func (t *taskNode) Publish(context.Context, string) error { return nil }
 
-// Watch: a drain or a stop reaches the agent as SIGTERM, which stops it.
+// Watch: a drain or a stop reaches the agent as SIGTERM (see OnTerm).
 func (t *taskNode) Watch(ctx context.Context, _ chan<- agentapi.Interruption) { <-ctx.Done() }
 
-// Provider adds and removes worker groups through the Nomad API the job names.
+// OnTerm tells, from Nomad, why the task was sent SIGTERM. While the job still has this
+// worker's group, Nomad is moving the allocation (a node drain, an alloc stop, a lost node):
+// the worker decommissions in Spark first, within the task's kill timeout. When the job is
+// stopped or gone, or no longer has the group (a remove, which decommissioned through the
+// master's agent already), it stops at once. If Nomad cannot be asked, it decommissions: losing
+// a few seconds is better than losing shuffle data.
+func (t *taskNode) OnTerm(ctx context.Context) (reason string, deadline time.Time, drain bool) {
+	deadline = time.Now().Add(killTimeout)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cl, err := t.Provider().(*Provider).client(nil)
+	if err != nil {
+		return "nomad-stop", deadline, true
+	}
+	job, _, err := cl.Jobs().Info(JobID(t.c.Name), (&api.QueryOptions{}).WithContext(ctx))
+	switch {
+	case isNotFound(err):
+		return "", deadline, false
+	case err != nil:
+		t.log.Warn("SIGTERM: cannot ask Nomad why; decommissioning", "err", err)
+		return "nomad-stop", deadline, true
+	case deref(job.Stop) || !slices.Contains(workersOf(job), t.getenv("NOMAD_GROUP_NAME")):
+		return "", deadline, false
+	}
+	reason = "nomad-stop"
+	if a, _, err := cl.Allocations().Info(t.getenv("NOMAD_ALLOC_ID"), (&api.QueryOptions{}).WithContext(ctx)); err == nil &&
+		a.DesiredTransition.Migrate != nil && *a.DesiredTransition.Migrate {
+		reason = "node-drain"
+	}
+	return reason, deadline, true
+}
+
+// Provider adds and removes worker groups through the Nomad API the job names, with the task's
+// workload identity (see PolicyName).
 func (t *taskNode) Provider() provider.Provider {
-	if t.inside == nil {
+	t.once.Do(func() {
 		addr := t.getenv(envAddr)
-		t.inside = New(Options{Config: func() *api.Config {
+		tokenFile := filepath.Join(t.dir, fileNomadToken)
+		t.inside = New(Options{Inside: true, Config: func() *api.Config {
 			cfg := api.DefaultConfig()
 			cfg.Address = cmp.Or(addr, cfg.Address)
+			if b, err := os.ReadFile(tokenFile); err == nil {
+				cfg.SecretID = strings.TrimSpace(string(b))
+			}
 			return cfg
 		}})
-	}
+	})
 	return t.inside
 }
 

@@ -40,6 +40,8 @@ type Options struct {
 	// AgentWait bounds the wait for the master's agent to answer after create (default 5
 	// minutes).
 	AgentWait time.Duration
+	// Inside says that the provider acts from inside the cluster, as its master's agent.
+	Inside bool
 }
 
 // Provider makes clusters on a Nomad cluster.
@@ -93,6 +95,15 @@ func (p *Provider) client(n *spec.Nomad) (*api.Client, error) {
 	return c, nil
 }
 
+// namespace is the Nomad namespace a spec's cluster is in.
+func (p *Provider) namespace(n *spec.Nomad) string {
+	ns := p.opts.Config().Namespace
+	if n != nil {
+		ns = cmp.Or(n.Namespace, ns)
+	}
+	return cmp.Or(ns, "default")
+}
+
 // address is the Nomad API address a spec's cluster uses.
 func (p *Provider) address(n *spec.Nomad) string {
 	if n != nil && n.Address != "" {
@@ -118,7 +129,7 @@ func (p *Provider) EventLogDir(name string, c *spec.Cluster) string {
 func nomadError(what string, err error) error {
 	var ue api.UnexpectedResponseError
 	switch {
-	case errors.As(err, &ue) && (ue.StatusCode() == http.StatusForbidden || ue.StatusCode() == http.StatusUnauthorized):
+	case isForbidden(err) && errors.As(err, &ue):
 		return fmt.Errorf("%s: Nomad refused (%s): give a token whose policy allows it in NOMAD_TOKEN", what, strings.TrimSpace(ue.Body()))
 	case err != nil && (strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "no such host")):
 		return fmt.Errorf("%s: cannot reach Nomad (%v); set nomad.address or NOMAD_ADDR", what, err)

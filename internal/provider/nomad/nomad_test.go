@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,17 +29,56 @@ import (
 // startNomad runs a real Nomad agent in dev mode (server and client in one) on loopback ports of
 // its own, with raw_exec enabled, and returns its API address.
 func startNomad(t *testing.T, extraHCL ...string) string {
+	addr, _ := startNomadServer(t, extraHCL...)
+	return addr
+}
+
+// startNomadServer is startNomad, and the address of the agent's RPC, which further clients
+// join (startNomadClient).
+func startNomadServer(t *testing.T, extraHCL ...string) (addr, rpc string) {
+	t.Helper()
+	httpPort, rpcPort := testutil.FreePort(t), testutil.FreePort(t)
+	proc := runNomad(t, fmt.Sprintf("ports {\n  http = %d\n  rpc = %d\n  serf = %d\n}\n%s\n", httpPort, rpcPort, testutil.FreePort(t), strings.Join(extraHCL, "\n")),
+		"-dev")
+	addr = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+	if err := proc.WaitHTTP(context.Background(), addr+"/v1/status/leader", 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if len(extraHCL) > 0 {
+		return addr, "" // with ACLs on, the caller bootstraps them first
+	}
+	waitClients(t, addr, 1)
+	return addr, fmt.Sprintf("127.0.0.1:%d", rpcPort)
+}
+
+// startNomadClient runs a second Nomad client on this machine, joined to the server at rpc, with
+// the given node meta (HCL), and returns its node id once the server has it ready.
+func startNomadClient(t *testing.T, addr, rpc, name, meta string) string {
+	t.Helper()
+	runNomad(t, fmt.Sprintf("name = %q\nadvertise {\n  http = \"127.0.0.1\"\n  rpc = \"127.0.0.1\"\n  serf = \"127.0.0.1\"\n}\nports {\n  http = %d\n}\nclient {\n  enabled = true\n  servers = [%q]\n  meta {\n    %s\n  }\n}\n",
+		name, testutil.FreePort(t), rpc, meta), "-client")
+	nodes := waitClients(t, addr, 2)
+	for _, n := range nodes {
+		if n.Name == name {
+			return n.ID
+		}
+	}
+	t.Fatalf("no client %s among %+v", name, nodes)
+	return ""
+}
+
+// runNomad starts a Nomad agent with the testbed's dev.hcl and the given configuration, and
+// stops it at the test's end.
+func runNomad(t *testing.T, hcl string, mode string) *daemon.Process {
 	t.Helper()
 	bin := testutil.Testbed(t, "nomad")
-	port := func() int { return testutil.FreePort(t) }
 	dir := t.TempDir()
-	httpPort := port()
-	cfg := filepath.Join(dir, "ports.hcl")
-	if err := os.WriteFile(cfg, fmt.Appendf(nil, "ports {\n  http = %d\n  rpc = %d\n  serf = %d\n}\n%s\n", httpPort, port(), port(), strings.Join(extraHCL, "\n")), 0o644); err != nil {
+	cfg := filepath.Join(dir, "agent.hcl")
+	if err := os.WriteFile(cfg, []byte(hcl), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	dev := filepath.Join(testutil.RepoRoot(t), "hack", "testbed", "nomad", "dev.hcl")
-	cmd := exec.Command(bin, "agent", "-dev", "-bind", "127.0.0.1", "-network-interface", "lo", "-config", dev, "-config", cfg,
+	cmd := exec.Command(bin, "agent", mode, "-bind", "127.0.0.1", "-network-interface", "lo", "-config", dev, "-config", cfg,
 		"-data-dir", filepath.Join(dir, "data"))
 	// The cloud fingerprinters fail on the sandbox's AWS_CA_BUNDLE (dev.hcl turns them off too).
 	cmd.Env = append(os.Environ(), "AWS_CA_BUNDLE=")
@@ -57,30 +97,34 @@ func startNomad(t *testing.T, extraHCL ...string) string {
 			}
 		}
 	})
-	addr := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
-	if err := proc.WaitHTTP(context.Background(), addr+"/v1/status/leader", 2*time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	if len(extraHCL) > 0 {
-		return addr // with ACLs on, the caller bootstraps them first
-	}
-	cl, err := api.NewClient(&api.Config{Address: addr})
+	return proc
+}
+
+// waitClients waits until the server at addr has n client nodes ready with raw_exec.
+func waitClients(t *testing.T, addr string, n int, token ...string) []*api.NodeListStub {
+	t.Helper()
+	cl, err := api.NewClient(&api.Config{Address: addr, SecretID: strings.Join(token, "")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	testutil.Eventually(t, 2*time.Minute, "Nomad's client node is ready with raw_exec", func() error {
+	var ready []*api.NodeListStub
+	testutil.Eventually(t, 2*time.Minute, fmt.Sprintf("%d Nomad client node(s) ready with raw_exec", n), func() error {
 		nodes, _, err := cl.Nodes().List(nil)
 		if err != nil {
 			return err
 		}
+		ready = ready[:0]
 		for _, n := range nodes {
 			if n.Status == "ready" && n.Drivers["raw_exec"] != nil && n.Drivers["raw_exec"].Healthy {
-				return nil
+				ready = append(ready, n)
 			}
 		}
-		return fmt.Errorf("nodes: %+v", nodes)
+		if len(ready) < n {
+			return fmt.Errorf("nodes: %+v", nodes)
+		}
+		return nil
 	})
-	return addr
+	return ready
 }
 
 func newProvider(addr string) *nomad.Provider {
@@ -135,36 +179,50 @@ func TestRealSparkConformance(t *testing.T) {
 	}
 }
 
-// The master's agent acts on its own job from inside its task: when lifetime.maxAge ends the
-// cluster, it stops and purges the job and deletes the variable through the Nomad API, and
-// nothing of the cluster is left.
+// The master's agent acts on its own job from inside its task, with Nomad's ACLs on: create
+// attaches the cluster's ACL policy to its job, and when lifetime.maxAge ends the cluster, the
+// agent stops and purges the job and deletes the variable through the Nomad API with its task's
+// workload identity. The policy it may not delete goes with the next destroy from outside.
 func TestRealSparkLifetimeEndsTheJobFromInside(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a Nomad agent and real Spark")
 	}
-	addr := startNomad(t)
+	addr, root, token := startNomadWithACLs(t)
 	home := sparktest.RealHome(t, sparktest.Lines()[len(sparktest.Lines())-1])
 	c := specFor(t, addr, home)("short", 1)
 	c.Lifetime.MaxAge = time.Minute
-	p := newProvider(addr)
+	p := nomad.New(nomad.Options{Config: func() *api.Config {
+		cfg := api.DefaultConfig()
+		cfg.Address, cfg.SecretID = addr, token
+		return cfg
+	}})
 	ctx := context.Background()
 	t.Cleanup(func() { p.Destroy(context.Background(), c.Name) })
 	if _, err := p.Create(ctx, c, provider.CreateOptions{Secret: "lifetime-secret-0123456789"}); err != nil {
 		t.Fatal(err)
 	}
-	cl, _ := api.NewClient(&api.Config{Address: addr})
+	policy := nomad.PolicyName("default", c.Name)
+	if pol, _, err := root.ACLPolicies().Info(policy, nil); err != nil || pol.JobACL == nil || pol.JobACL.JobID != nomad.JobID(c.Name) {
+		t.Fatalf("the cluster's ACL policy: %+v %v", pol, err)
+	}
 	testutil.Eventually(t, 4*time.Minute, "the master's agent ends its cluster at lifetime.maxAge", func() error {
 		if _, err := p.Get(ctx, c.Name); !errors.Is(err, provider.ErrNotFound) {
 			return fmt.Errorf("Get: %v", err)
 		}
-		if _, _, err := cl.Variables().Read(nomad.VariablePath(c.Name), nil); !errors.Is(err, api.ErrVariablePathNotFound) {
+		if _, _, err := root.Variables().Read(nomad.VariablePath(c.Name), nil); !errors.Is(err, api.ErrVariablePathNotFound) {
 			return fmt.Errorf("the variable: %v", err)
 		}
-		if job, _, err := cl.Jobs().Info(nomad.JobID(c.Name), nil); err == nil {
+		if job, _, err := root.Jobs().Info(nomad.JobID(c.Name), nil); err == nil {
 			return fmt.Errorf("the job is still there (stop %v)", *job.Stop)
 		}
 		return nil
 	})
+	if err := p.Destroy(ctx, c.Name); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := root.ACLPolicies().Info(policy, nil); err == nil {
+		t.Errorf("policy %s is still there after destroy", policy)
+	}
 }
 
 // What Nomad refuses is an error with its reason: an unreachable Nomad, and a job the scheduler
@@ -213,12 +271,18 @@ func TestRealSparkExportedJobRuns(t *testing.T) {
 	addr := startNomad(t)
 	home := sparktest.RealHome(t, sparktest.Lines()[len(sparktest.Lines())-1])
 	c := specFor(t, addr, home)("exported", 1)
+	// Placement as Nomad's own validator and scheduler take it.
+	c.Nomad.NodePool = "default"
+	c.Nomad.Constraints = []spec.NomadConstraint{{Attribute: "${attr.kernel.name}", Value: "linux"}, {Attribute: "${attr.cpu.numcores}", Operator: ">=", Value: "1"}}
 	p := newProvider(addr)
 	t.Cleanup(func() { p.Destroy(context.Background(), c.Name) })
 	dir := t.TempDir()
 	files, err := p.Export(c, dir, false)
-	if err != nil || len(files) != 2 {
+	if err != nil || len(files) != 3 {
 		t.Fatalf("export: %v %v", files, err)
+	}
+	if b, _ := os.ReadFile(files[0]); !strings.Contains(string(b), `"LTarget": "${attr.kernel.name}"`) || !strings.Contains(string(b), `"NodePool": "default"`) {
+		t.Errorf("the job's placement is not in %s:\n%s", files[0], b)
 	}
 	if _, err := p.Export(c, dir, false); err == nil || !strings.Contains(err.Error(), "--force") {
 		t.Errorf("a second export over the first: %v", err)
@@ -238,6 +302,9 @@ func TestRealSparkExportedJobRuns(t *testing.T) {
 		return string(out)
 	}
 	nomadCLI("job", "validate", "-json", files[0])
+	if b, _ := os.ReadFile(files[1]); !strings.Contains(string(b), nomad.VariablePath(c.Name)) {
+		t.Errorf("the policy %s:\n%s", files[1], b)
+	}
 	cert, key, err := agentapi.NewCertificate(c.Name, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -270,18 +337,7 @@ func TestReadOnlyTokenIsRefused(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a Nomad agent")
 	}
-	addr := startNomad(t, "acl {\n  enabled = true\n}")
-	root, err := api.NewClient(&api.Config{Address: addr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mgmt *api.ACLToken
-	testutil.Eventually(t, time.Minute, "Nomad's ACLs bootstrap", func() error {
-		var err error
-		mgmt, _, err = root.ACLTokens().Bootstrap(nil)
-		return err
-	})
-	root.SetSecretID(mgmt.SecretID)
+	addr, root, _ := startNomadWithACLs(t)
 	if _, err := root.ACLPolicies().Upsert(&api.ACLPolicy{Name: "read-only", Rules: `namespace "default" { policy = "read" }`}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -306,6 +362,26 @@ func TestReadOnlyTokenIsRefused(t *testing.T) {
 	if _, _, err := root.Variables().Read(nomad.VariablePath(c.Name), nil); !errors.Is(err, api.ErrVariablePathNotFound) {
 		t.Errorf("the variable: %v", err)
 	}
+}
+
+// startNomadWithACLs is startNomad with Nomad's ACLs on, and a client with the management token
+// they were bootstrapped with.
+func startNomadWithACLs(t *testing.T) (addr string, root *api.Client, token string) {
+	t.Helper()
+	addr = startNomad(t, "acl {\n  enabled = true\n}")
+	root, err := api.NewClient(&api.Config{Address: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mgmt *api.ACLToken
+	testutil.Eventually(t, time.Minute, "Nomad's ACLs bootstrap", func() error {
+		var err error
+		mgmt, _, err = root.ACLTokens().Bootstrap(nil)
+		return err
+	})
+	root.SetSecretID(mgmt.SecretID)
+	waitClients(t, addr, 1, mgmt.SecretID)
+	return addr, root, mgmt.SecretID
 }
 
 // A worker's allocation that is stopped under the cluster (a lost node, an operator's alloc stop)
@@ -385,4 +461,139 @@ func TestRealSparkLostAllocationIsReplaced(t *testing.T) {
 		}
 		return fmt.Errorf("nodes %+v", desc.Nodes)
 	})
+}
+
+// workers is what the master's agent reports of the cluster's workers, by node id.
+func workers(ctx context.Context, p *nomad.Provider, name, secret string) (map[string]agentapi.WorkerStatus, error) {
+	got, err := p.Get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	client, err := provider.AgentClient(ctx, p, name, got.Agent, secret)
+	if err != nil {
+		return nil, err
+	}
+	st, err := client.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]agentapi.WorkerStatus{}
+	for _, w := range st.Workers {
+		out[w.NodeID] = w
+	}
+	return out, nil
+}
+
+// A spot cluster on a Nomad cluster with a spot client: the workers run there and the master
+// does not; draining that client decommissions the worker in Spark before its allocation stops
+// (the agent takes Nomad's SIGTERM as notice, having asked Nomad that the job still wants the
+// worker), and the agent then exits on its own, well within the kill timeout.
+func TestRealSparkDrainedWorkerDecommissionsFirst(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs two Nomad agents and real Spark")
+	}
+	addr, rpc := startNomadServer(t)
+	spotNode := startNomadClient(t, addr, rpc, "spot-client", `spot = "true"`)
+	home := sparktest.RealHome(t, sparktest.Lines()[len(sparktest.Lines())-1])
+	c := specFor(t, addr, home)("drained", 1)
+	c.Workers.Spot = true
+	c.Nomad.Spot = &spec.NomadConstraint{Attribute: "${meta.spot}", Value: "true"}
+	p := newProvider(addr)
+	ctx := context.Background()
+	t.Cleanup(func() { p.Destroy(context.Background(), c.Name) })
+	const secret = "drained-secret-0123456789"
+	got, err := p.Create(ctx, c, provider.CreateOptions{Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	worker := got.Workers()[0].ID
+	testutil.Eventually(t, 3*time.Minute, "the worker is alive in Spark", func() error {
+		ws, err := workers(ctx, p, c.Name, secret)
+		if err != nil {
+			return err
+		}
+		if w := ws[worker]; w.State != spark.WorkerAlive {
+			return fmt.Errorf("worker %s: %+v", worker, w)
+		}
+		return nil
+	})
+	cl, _ := api.NewClient(&api.Config{Address: addr})
+	allocs, _, err := cl.Jobs().Allocations(nomad.JobID(c.Name), false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var workerAlloc string
+	for _, a := range allocs {
+		switch {
+		case a.TaskGroup == worker && a.NodeID != spotNode:
+			t.Errorf("the spot worker runs on node %s, not on the spot client %s", a.NodeID, spotNode)
+		case a.TaskGroup == agentapi.RoleMaster && a.NodeID == spotNode:
+			t.Error("the master runs on the spot client")
+		case a.TaskGroup == worker:
+			workerAlloc = a.ID
+		}
+	}
+
+	// Watch the worker through the drain, as the master's agent sees it.
+	seen := make(chan agentapi.WorkerStatus, 1)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go func() {
+		defer close(seen)
+		for watchCtx.Err() == nil {
+			if ws, err := workers(watchCtx, p, c.Name, secret); err == nil && ws[worker].State == spark.WorkerDecommissioned {
+				seen <- ws[worker]
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}()
+	if _, err := cl.Nodes().UpdateDrainOpts(spotNode, &api.DrainOptions{DrainSpec: &api.DrainSpec{Deadline: 3 * time.Minute}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var alloc *api.Allocation
+	testutil.Eventually(t, 3*time.Minute, "the drained worker's allocation completes", func() error {
+		alloc, _, err = cl.Allocations().Info(workerAlloc, nil)
+		if err != nil {
+			return err
+		}
+		if alloc.ClientStatus != api.AllocClientStatusComplete {
+			return fmt.Errorf("allocation %s is %s", workerAlloc, alloc.ClientStatus)
+		}
+		return nil
+	})
+	stopWatch()
+	if w, ok := <-seen; !ok {
+		t.Errorf("the master's agent never saw the worker DECOMMISSIONED before its allocation ended; the worker's agent said:\n%s", taskLog(t, cl, alloc))
+	} else if t.Logf("seen in the drain: %+v", w); w.Interrupted != "node-drain" {
+		t.Errorf("the decommissioned worker: %+v, want interrupted by node-drain", w)
+	}
+	var killing, terminated *api.TaskEvent
+	for _, e := range alloc.TaskStates["agent"].Events {
+		switch e.Type {
+		case api.TaskKilling:
+			killing = e
+		case api.TaskTerminated:
+			terminated = e
+		}
+	}
+	if killing == nil || terminated == nil {
+		t.Fatalf("task events: %+v", alloc.TaskStates["agent"].Events)
+	}
+	took := time.Duration(terminated.Time - killing.Time)
+	t.Logf("the agent exited %d, %s after Nomad's SIGTERM", terminated.ExitCode, took)
+	if terminated.ExitCode != 0 || took > 25*time.Second {
+		t.Errorf("the agent exited %d, %s after Nomad's SIGTERM: want 0, on its own", terminated.ExitCode, took)
+	}
+}
+
+// taskLog is what the agent of an allocation wrote to its stderr.
+func taskLog(t *testing.T, cl *api.Client, alloc *api.Allocation) string {
+	rc, err := cl.AllocFS().Cat(alloc, "alloc/logs/agent.stderr.0", nil)
+	if err != nil {
+		return err.Error()
+	}
+	defer rc.Close()
+	b, _ := io.ReadAll(rc)
+	return string(b)
 }
