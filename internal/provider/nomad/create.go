@@ -64,6 +64,7 @@ func (p *Provider) Create(ctx context.Context, c *spec.Cluster, opts provider.Cr
 	} else if err != nil && !isNotFound(err) {
 		return nil, nomadError("look for the job "+JobID(c.Name), err)
 	}
+	p.forget(c.Name)
 	certPEM, keyPEM, err := agentapi.NewCertificate(c.Name, p.opts.Now())
 	if err != nil {
 		return nil, err
@@ -208,6 +209,7 @@ func (p *Provider) RemoveWorkers(ctx context.Context, name string, nodes []strin
 // task's workload identity, which stops working once the job is purged. Nothing there is
 // success.
 func (p *Provider) Destroy(ctx context.Context, name string) error {
+	p.forget(name)
 	cl, err := p.client(nil)
 	if err != nil {
 		return err

@@ -50,6 +50,7 @@ type Provider struct {
 
 	mu      sync.Mutex
 	clients map[string]*api.Client // by address, region and namespace: one connection pool each
+	vars    map[string]cachedItems // by cluster (see items)
 }
 
 // New returns the provider.
@@ -63,7 +64,7 @@ func New(opts Options) *Provider {
 	if opts.AgentWait == 0 {
 		opts.AgentWait = 5 * time.Minute
 	}
-	return &Provider{opts: opts, clients: map[string]*api.Client{}}
+	return &Provider{opts: opts, clients: map[string]*api.Client{}, vars: map[string]cachedItems{}}
 }
 
 func (p *Provider) Name() string { return Name }
@@ -146,8 +147,16 @@ func (p *Provider) Secret(ctx context.Context, name string) (string, error) {
 	return items[itemToken], nil
 }
 
+// items are the cluster's variable, read at most once in itemsTTL: a status wants the token and
+// the certificate, and both stay as create made them for the cluster's life.
 func (p *Provider) items(ctx context.Context, name string) (api.VariableItems, error) {
-	_, cl, err := p.job(ctx, name)
+	p.mu.Lock()
+	cached, ok := p.vars[name]
+	p.mu.Unlock()
+	if ok && time.Since(cached.at) < itemsTTL {
+		return cached.items, nil
+	}
+	cl, err := p.client(nil)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +167,24 @@ func (p *Provider) items(ctx context.Context, name string) (api.VariableItems, e
 	if err != nil {
 		return nil, nomadError("read the variable "+VariablePath(name), err)
 	}
+	p.mu.Lock()
+	p.vars[name] = cachedItems{items: v.Items, at: time.Now()}
+	p.mu.Unlock()
 	return v.Items, nil
+}
+
+// forget drops what is cached of a cluster that is being made or destroyed.
+func (p *Provider) forget(name string) {
+	p.mu.Lock()
+	delete(p.vars, name)
+	p.mu.Unlock()
+}
+
+const itemsTTL = 10 * time.Second
+
+type cachedItems struct {
+	items api.VariableItems
+	at    time.Time
 }
 
 // AgentHTTPClient trusts exactly the cluster's certificate, from its variable.

@@ -28,15 +28,19 @@ import (
 
 // startNomad runs a real Nomad agent in dev mode (server and client in one) on loopback ports of
 // its own, with raw_exec enabled, and returns its API address.
-func startNomad(t *testing.T, extraHCL ...string) string {
-	addr, _ := startNomadServer(t, extraHCL...)
+func startNomad(t testing.TB) string {
+	addr, _ := startNomadServer(t, false)
 	return addr
 }
 
-// startNomadServer is startNomad, and the address of the agent's RPC, which further clients
-// join (startNomadClient).
-func startNomadServer(t *testing.T, extraHCL ...string) (addr, rpc string) {
+// startNomadServer is startNomad with more configuration, and the address of the agent's RPC,
+// which further clients join (startNomadClient). With acls, it does not wait for the client:
+// the caller bootstraps the ACLs first.
+func startNomadServer(t testing.TB, acls bool, extraHCL ...string) (addr, rpc string) {
 	t.Helper()
+	if acls {
+		extraHCL = append(extraHCL, "acl {\n  enabled = true\n}")
+	}
 	httpPort, rpcPort := testutil.FreePort(t), testutil.FreePort(t)
 	proc := runNomad(t, fmt.Sprintf("ports {\n  http = %d\n  rpc = %d\n  serf = %d\n}\n%s\n", httpPort, rpcPort, testutil.FreePort(t), strings.Join(extraHCL, "\n")),
 		"-dev")
@@ -44,8 +48,8 @@ func startNomadServer(t *testing.T, extraHCL ...string) (addr, rpc string) {
 	if err := proc.WaitHTTP(context.Background(), addr+"/v1/status/leader", 2*time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if len(extraHCL) > 0 {
-		return addr, "" // with ACLs on, the caller bootstraps them first
+	if acls {
+		return addr, ""
 	}
 	waitClients(t, addr, 1)
 	return addr, fmt.Sprintf("127.0.0.1:%d", rpcPort)
@@ -53,7 +57,7 @@ func startNomadServer(t *testing.T, extraHCL ...string) (addr, rpc string) {
 
 // startNomadClient runs a second Nomad client on this machine, joined to the server at rpc, with
 // the given node meta (HCL), and returns its node id once the server has it ready.
-func startNomadClient(t *testing.T, addr, rpc, name, meta string) string {
+func startNomadClient(t testing.TB, addr, rpc, name, meta string) string {
 	t.Helper()
 	runNomad(t, fmt.Sprintf("name = %q\nadvertise {\n  http = \"127.0.0.1\"\n  rpc = \"127.0.0.1\"\n  serf = \"127.0.0.1\"\n}\nports {\n  http = %d\n}\nclient {\n  enabled = true\n  servers = [%q]\n  meta {\n    %s\n  }\n}\n",
 		name, testutil.FreePort(t), rpc, meta), "-client")
@@ -69,7 +73,7 @@ func startNomadClient(t *testing.T, addr, rpc, name, meta string) string {
 
 // runNomad starts a Nomad agent with the testbed's dev.hcl and the given configuration, and
 // stops it at the test's end.
-func runNomad(t *testing.T, hcl string, mode string) *daemon.Process {
+func runNomad(t testing.TB, hcl string, mode string) *daemon.Process {
 	t.Helper()
 	bin := testutil.Testbed(t, "nomad")
 	dir := t.TempDir()
@@ -101,7 +105,7 @@ func runNomad(t *testing.T, hcl string, mode string) *daemon.Process {
 }
 
 // waitClients waits until the server at addr has n client nodes ready with raw_exec.
-func waitClients(t *testing.T, addr string, n int, token ...string) []*api.NodeListStub {
+func waitClients(t testing.TB, addr string, n int, token ...string) []*api.NodeListStub {
 	t.Helper()
 	cl, err := api.NewClient(&api.Config{Address: addr, SecretID: strings.Join(token, "")})
 	if err != nil {
@@ -137,7 +141,7 @@ func newProvider(addr string) *nomad.Provider {
 
 // specFor is a small cluster on the Nomad agent at addr, its agents the test's sparkplane and
 // its Spark home (on the one client node, this machine).
-func specFor(t *testing.T, addr, home string) func(name string, workers int) *spec.Cluster {
+func specFor(t testing.TB, addr, home string) func(name string, workers int) *spec.Cluster {
 	bin := testutil.Build(t, "github.com/sparkplane/sparkplane/cmd/sparkplane")
 	return func(name string, workers int) *spec.Cluster {
 		c, err := spec.Parse("test.yaml", fmt.Appendf(nil, `apiVersion: sparkplane.dev/v1alpha1
@@ -155,7 +159,7 @@ nomad: {address: %s, sparkplane: %s}
 	}
 }
 
-func sparkVersion(t *testing.T, home string) string {
+func sparkVersion(t testing.TB, home string) string {
 	d, err := spark.OpenHome(home)
 	if err != nil {
 		t.Fatal(err)
@@ -368,7 +372,7 @@ func TestReadOnlyTokenIsRefused(t *testing.T) {
 // they were bootstrapped with.
 func startNomadWithACLs(t *testing.T) (addr string, root *api.Client, token string) {
 	t.Helper()
-	addr = startNomad(t, "acl {\n  enabled = true\n}")
+	addr, _ = startNomadServer(t, true)
 	root, err := api.NewClient(&api.Config{Address: addr})
 	if err != nil {
 		t.Fatal(err)
@@ -492,7 +496,7 @@ func TestRealSparkDrainedWorkerDecommissionsFirst(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs two Nomad agents and real Spark")
 	}
-	addr, rpc := startNomadServer(t)
+	addr, rpc := startNomadServer(t, false)
 	spotNode := startNomadClient(t, addr, rpc, "spot-client", `spot = "true"`)
 	home := sparktest.RealHome(t, sparktest.Lines()[len(sparktest.Lines())-1])
 	c := specFor(t, addr, home)("drained", 1)
