@@ -150,6 +150,21 @@ type Nomad struct {
 	// Spot names what marks a client node as spot capacity: workers.spot puts the workers on such
 	// nodes (and false keeps them off); the master never runs on one.
 	Spot *NomadConstraint `json:"spot,omitempty"`
+	// Artifacts are what the client nodes download by Nomad's artifact block, checked against
+	// their checksums, instead of finding them installed.
+	Artifacts NomadArtifacts `json:"artifacts,omitzero"`
+}
+
+// NomadArtifacts are the files a Nomad cluster's tasks download.
+type NomadArtifacts struct {
+	Sparkplane *Artifact `json:"sparkplane,omitempty"` // the sparkplane binary for the client nodes
+	Spark      *Artifact `json:"spark,omitempty"`      // a Spark release tarball of spark.version
+}
+
+// Artifact is a file at a URL, pinned by its SHA-256.
+type Artifact struct {
+	URL    string `json:"url"`
+	SHA256 string `json:"sha256"`
 }
 
 // NomadConstraint is one of Nomad's placement constraints: attribute, operator, value.

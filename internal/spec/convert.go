@@ -97,9 +97,17 @@ func (v *clusterV1) convert(o *Origin, fallbackName string) (*Cluster, ErrorList
 	}
 	if n := v.Nomad; n != nil {
 		c.Nomad = &Nomad{Address: n.Address, Region: n.Region, Namespace: n.Namespace, Datacenters: n.Datacenters,
-			Driver: or(n.Driver, DriverRawExec), Sparkplane: or(n.Sparkplane, "/usr/local/bin/sparkplane"), NodePool: n.NodePool}
+			Driver: or(n.Driver, DriverExec), Sparkplane: or(n.Sparkplane, "/usr/local/bin/sparkplane"), NodePool: n.NodePool}
 		for _, k := range n.Constraints {
 			c.Nomad.Constraints = append(c.Nomad.Constraints, NomadConstraint(k))
+		}
+		if a := n.Artifacts; a != nil {
+			if a.Sparkplane != nil {
+				c.Nomad.Artifacts.Sparkplane = &Artifact{URL: a.Sparkplane.URL, SHA256: strings.ToLower(a.Sparkplane.SHA256)}
+			}
+			if a.Spark != nil {
+				c.Nomad.Artifacts.Spark = &Artifact{URL: a.Spark.URL, SHA256: strings.ToLower(a.Spark.SHA256)}
+			}
 		}
 		if n.Spot != nil {
 			c.Nomad.Spot = &NomadConstraint{Attribute: n.Spot.Attribute, Value: n.Spot.Value}

@@ -111,11 +111,22 @@ type nomadV1 struct {
 	Region      string              `yaml:"region" doc:"Nomad region"`
 	Namespace   string              `yaml:"namespace" doc:"Nomad namespace"`
 	Datacenters []string            `yaml:"datacenters" doc:"datacenters the job may run in"`
-	Driver      string              `yaml:"driver" doc:"task driver: raw_exec (default) or exec"`
+	Driver      string              `yaml:"driver" doc:"task driver: exec (default) or raw_exec where the clients enable it"`
 	Sparkplane  string              `yaml:"sparkplane" doc:"path of the sparkplane binary on the client nodes (default /usr/local/bin/sparkplane)"`
 	NodePool    string              `yaml:"nodePool" doc:"node pool the job runs in (Nomad's default pool if unset)"`
 	Constraints []nomadConstraintV1 `yaml:"constraints" doc:"placement constraints on every node of the cluster"`
+	Artifacts   *nomadArtifactsV1   `yaml:"artifacts" doc:"files the client nodes download, pinned by checksum, instead of finding them installed"`
 	Spot        *nomadSpotV1        `yaml:"spot" doc:"what marks a spot client node, e.g. {attribute: '${node.class}', value: spot}: workers.spot puts workers on such nodes, the master never"`
+}
+
+type nomadArtifactsV1 struct {
+	Sparkplane *artifactV1 `yaml:"sparkplane" doc:"the sparkplane binary for the client nodes (instead of nomad.sparkplane)"`
+	Spark      *artifactV1 `yaml:"spark" doc:"a Spark release tarball of spark.version (instead of spark.home)"`
+}
+
+type artifactV1 struct {
+	URL    string `yaml:"url" doc:"http(s) URL the client nodes download it from"`
+	SHA256 string `yaml:"sha256" doc:"its SHA-256, in hex (sha256sum FILE)"`
 }
 
 type nomadSpotV1 struct {

@@ -225,14 +225,27 @@ func validateProviderBlocks(c *Cluster, add addFunc) {
 	}
 	if n := c.Nomad; n != nil {
 		switch n.Driver {
-		case DriverRawExec:
-		case DriverExec:
-			add("nomad.driver", "use raw_exec; the exec driver's chroot is not supported yet", "exec is not supported yet")
+		case DriverRawExec, DriverExec:
 		default:
-			add("nomad.driver", "use raw_exec", "%q is not a task driver sparkplane runs its agents under", n.Driver)
+			add("nomad.driver", "use exec, or raw_exec where the clients enable it (docker is not supported yet)", "%q is not a task driver sparkplane runs its agents under", n.Driver)
 		}
 		if !filepath.IsAbs(n.Sparkplane) {
 			add("nomad.sparkplane", "e.g. /usr/local/bin/sparkplane", "%q is not an absolute path", n.Sparkplane)
+		}
+		for i, a := range []*Artifact{n.Artifacts.Sparkplane, n.Artifacts.Spark} {
+			if a == nil {
+				continue
+			}
+			path := "nomad.artifacts." + []string{"sparkplane", "spark"}[i]
+			if u, err := url.Parse(a.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				add(path+".url", "an http(s):// URL the client nodes reach", "%q is not an http(s) URL", a.URL)
+			}
+			if !sha256Re.MatchString(a.SHA256) {
+				add(path+".sha256", "give the file's SHA-256 in hex, as sha256sum prints it: the client nodes run only what matches", "%q is not a SHA-256", a.SHA256)
+			}
+		}
+		if n.Artifacts.Spark != nil && c.Spark.Home != "" {
+			add("spark.home", "leave it out, or drop nomad.artifacts.spark", "the client nodes download Spark (nomad.artifacts.spark); they cannot also use spark.home")
 		}
 		for i, k := range n.Constraints {
 			validateNomadConstraint(fmt.Sprintf("nomad.constraints[%d]", i), k, add)
@@ -265,6 +278,8 @@ func suggestOne(s string, choices []string) string {
 	}
 	return "one of: " + strings.Join(choices, ", ")
 }
+
+var sha256Re = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 // nomadOperators are the constraint operators Nomad knows.
 var nomadOperators = []string{"=", "!=", ">", ">=", "<", "<=", "regexp", "version", "semver", "set_contains", "set_contains_all", "set_contains_any", "is_set", "is_not_set", "distinct_hosts", "distinct_property"}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/nomad/api"
@@ -17,9 +19,12 @@ import (
 
 // check refuses what Nomad would only refuse later, or never: Spark must be on the client nodes.
 func check(c *spec.Cluster) error {
+	if c.Nomad != nil && c.Nomad.Artifacts.Spark != nil {
+		return nil
+	}
 	if c.Spark.Home == "" {
-		return c.Origin.Errorf("spark.home", "give the Spark home that every Nomad client node has, e.g. /opt/spark",
-			"provider nomad runs the Spark already installed on its client nodes")
+		return c.Origin.Errorf("spark.home", "give the Spark home that every Nomad client node has, e.g. /opt/spark, or a tarball they download (nomad.artifacts.spark)",
+			"provider nomad runs the Spark installed on its client nodes, or one they download")
 	}
 	if !filepath.IsAbs(c.Spark.Home) {
 		return c.Origin.Errorf("spark.home", "give an absolute path on the client nodes", "%q is not an absolute path", c.Spark.Home)
@@ -153,19 +158,62 @@ func (p *Provider) failure(ctx context.Context, cl *api.Client, name string) str
 		return ""
 	}
 	for _, a := range allocs {
-		if a.TaskGroup != agentapi.RoleMaster || a.ClientStatus != api.AllocClientStatusFailed {
+		if a.TaskGroup != agentapi.RoleMaster {
 			continue
 		}
+		// A download that does not match its pinned checksum will not match on a retry.
 		for _, ts := range a.TaskStates {
-			for i := len(ts.Events) - 1; i >= 0; i-- {
-				if e := ts.Events[i]; e.DisplayMessage != "" && (e.FailsTask || e.Type == api.TaskDriverFailure || e.Type == api.TaskTerminated) {
-					return fmt.Sprintf("%s: %s (nomad alloc logs -stderr %s)", e.Type, e.DisplayMessage, a.ID)
+			for _, e := range ts.Events {
+				if e.Type == api.TaskArtifactDownloadFailed && strings.Contains(strings.ToLower(e.DisplayMessage), "checksum") {
+					return fmt.Sprintf("%s: %s (check nomad.artifacts' sha256 against the files at their URLs)", e.Type, e.DisplayMessage)
 				}
 			}
 		}
-		return "allocation " + a.ID + " failed (nomad alloc status " + a.ID + ")"
+		if a.ClientStatus != api.AllocClientStatusFailed {
+			continue
+		}
+		why := "allocation " + a.ID + " failed (nomad alloc status " + a.ID + ")"
+		for _, ts := range a.TaskStates {
+			// The newest event that says what went wrong; "Not Restarting" only says it stays so.
+			var last *api.TaskEvent
+			for _, e := range ts.Events {
+				switch {
+				case e.DisplayMessage == "":
+				case e.Type == api.TaskTerminated, e.Type == api.TaskDriverFailure, e.Type == api.TaskArtifactDownloadFailed, e.Type == api.TaskSetupFailure:
+					last = e
+				case e.FailsTask && last == nil:
+					last = e
+				}
+			}
+			if last != nil {
+				why = fmt.Sprintf("%s: %s (nomad alloc logs -stderr %s)", last.Type, last.DisplayMessage, a.ID)
+			}
+		}
+		if tail := p.stderrTail(ctx, cl, a.ID); tail != "" {
+			why += "; the agent's last words:\n" + tail
+		}
+		return why
 	}
 	return ""
+}
+
+// stderrTail is the end of what the agent of an allocation wrote to its stderr, or "".
+func (p *Provider) stderrTail(ctx context.Context, cl *api.Client, allocID string) string {
+	alloc, _, err := cl.Allocations().Info(allocID, (&api.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return ""
+	}
+	rc, err := cl.AllocFS().Cat(alloc, "alloc/logs/"+agentPort+".stderr.0", (&api.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return ""
+	}
+	defer rc.Close()
+	b, _ := io.ReadAll(io.LimitReader(rc, 1<<20))
+	if len(strings.TrimSpace(string(b))) == 0 {
+		return ""
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return "  " + strings.Join(lines[max(0, len(lines)-5):], "\n  ")
 }
 
 // AddWorkers adds n worker groups to the job. The other groups' allocations are left as they

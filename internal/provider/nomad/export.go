@@ -40,7 +40,7 @@ func (p *Provider) Export(c *spec.Cluster, dir string, force bool) ([]string, er
 
 Written by sparkplane export nomad. %[2]s is the cluster's job, as sparkplane create would
 register it: a group master and a group per worker, each a %[3]s task running sparkplane's
-agent (%[4]s on the client nodes) and the Spark at %[5]s.
+agent (%[4]s) and Spark (%[5]s).
 
 Before running it, store the cluster's secret, TLS key and certificate in the Nomad Variable
 its tasks read, %[6]s. The certificate must be issued to sparkplane-agent:
@@ -61,7 +61,7 @@ Then run the job:
     nomad job run -json %[2]s
 
 sparkplane status %[1]s then finds the cluster through Nomad's API, as it finds one it created.
-`, c.Name, filepath.Base(jobFile), c.Nomad.Driver, c.Nomad.Sparkplane, c.Spark.Home, VariablePath(c.Name), policy, ns, JobID(c.Name))
+`, c.Name, filepath.Base(jobFile), c.Nomad.Driver, where(c.Nomad.Sparkplane, c.Nomad.Artifacts.Sparkplane), where(c.Spark.Home, c.Nomad.Artifacts.Spark), VariablePath(c.Name), policy, ns, JobID(c.Name))
 	files := []string{jobFile, filepath.Join(dir, policy+".policy.hcl"), filepath.Join(dir, "README.md")}
 	for i, b := range [][]byte{append(body, '\n'), []byte(policyRules(ns, c.Name)), []byte(readme)} {
 		if err := fsutil.WriteFileAtomic(files[i], b, 0o644); err != nil {
@@ -69,4 +69,12 @@ sparkplane status %[1]s then finds the cluster through Nomad's API, as it finds 
 		}
 	}
 	return files, nil
+}
+
+// where says where the client nodes find a file: downloaded from an artifact's URL, or at path.
+func where(path string, a *spec.Artifact) string {
+	if a != nil {
+		return "downloaded from " + a.URL + ", sha256 " + a.SHA256
+	}
+	return "at " + path + " on the client nodes"
 }

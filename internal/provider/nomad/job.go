@@ -54,6 +54,9 @@ const (
 	fileKey         = "secrets/agent.key"
 	fileCert        = "secrets/agent.crt"
 	fileMasterAgent = "local/master-agent"
+	// Where the task's artifacts (nomad.artifacts) are downloaded to.
+	fileSparkplane   = "local/bin/sparkplane"
+	fileSparkTarball = "local/spark.tgz"
 	// fileNomadToken is the task's workload identity, which Nomad writes: the master's agent
 	// calls Nomad with it (see PolicyName).
 	fileNomadToken = "secrets/nomad_token"
@@ -106,7 +109,7 @@ func renderJob(c *spec.Cluster, created time.Time, workers []string, address str
 	}
 	n := c.Nomad
 	if n == nil {
-		n = &spec.Nomad{Driver: spec.DriverRawExec, Sparkplane: "/usr/local/bin/sparkplane"}
+		n = &spec.Nomad{Driver: spec.DriverExec, Sparkplane: "/usr/local/bin/sparkplane"}
 	}
 	id := JobID(c.Name)
 	job := api.NewServiceJob(id, id, n.Region, 50)
@@ -158,8 +161,19 @@ func group(c *spec.Cluster, n *spec.Nomad, name, role string, env map[string]str
 			Tags: []string{"sparkplane", "cluster=" + c.Name}}}
 	}
 	t := api.NewTask(agentPort, n.Driver)
-	t.SetConfig("command", n.Sparkplane)
-	t.SetConfig("args", []string{"agent", "--nomad"})
+	command := n.Sparkplane
+	if a := n.Artifacts.Sparkplane; a != nil {
+		// Nomad's getter writes the file without its executable bit.
+		t.Artifacts = append(t.Artifacts, artifact(a, fileSparkplane))
+		command = "/bin/sh"
+		t.SetConfig("args", []string{"-c", "chmod 0755 " + fileSparkplane + " && exec " + fileSparkplane + " agent --nomad"})
+	} else {
+		t.SetConfig("args", []string{"agent", "--nomad"})
+	}
+	t.SetConfig("command", command)
+	if a := n.Artifacts.Spark; a != nil {
+		t.Artifacts = append(t.Artifacts, artifact(a, fileSparkTarball))
+	}
 	t.Env = map[string]string{envRole: role}
 	for k, v := range env {
 		t.Env[k] = v
@@ -187,6 +201,13 @@ func group(c *spec.Cluster, n *spec.Nomad, name, role string, env map[string]str
 	}
 	g.AddTask(t)
 	return g
+}
+
+// artifact is a file the task downloads to dest before it starts, which Nomad checks against
+// its checksum and leaves packed.
+func artifact(a *spec.Artifact, dest string) *api.TaskArtifact {
+	return &api.TaskArtifact{GetterSource: ptr(a.URL), GetterMode: ptr("file"), RelativeDest: ptr(dest),
+		GetterOptions: map[string]string{"checksum": "sha256:" + a.SHA256, "archive": "false"}}
 }
 
 // workersOf are the worker groups of a cluster's job, in the job's order.

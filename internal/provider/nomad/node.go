@@ -95,12 +95,29 @@ func (t *taskNode) Secrets(context.Context) (node.Secrets, error) {
 	return node.Secrets{Token: strings.TrimSpace(string(token)), TLSKey: key, Cert: cert}, nil
 }
 
-// Spark is spark.home on the client node.
-func (t *taskNode) Spark(context.Context, string, string) (string, error) {
-	if _, err := spark.OpenHome(t.c.Spark.Home); err != nil {
-		return "", fmt.Errorf("spark.home on this client node: %w", err)
+// Spark is the tarball the task's artifact downloaded, unpacked in the task's directory, or
+// spark.home on the client node.
+func (t *taskNode) Spark(ctx context.Context, version, dir string) (string, error) {
+	if t.c.Nomad == nil || t.c.Nomad.Artifacts.Spark == nil {
+		if _, err := spark.OpenHome(t.c.Spark.Home); err != nil {
+			return "", fmt.Errorf("spark.home on this client node: %w", err)
+		}
+		return t.c.Spark.Home, nil
 	}
-	return t.c.Spark.Home, nil
+	home, err := node.UnpackSpark(ctx, version, dir, func(_ context.Context, tgz string) error {
+		return os.Rename(filepath.Join(t.dir, fileSparkTarball), tgz)
+	})
+	if err != nil {
+		return "", fmt.Errorf("nomad.artifacts.spark: %w", err)
+	}
+	d, err := spark.OpenHome(home)
+	if err != nil {
+		return "", fmt.Errorf("nomad.artifacts.spark: %w", err)
+	}
+	if d.Version != version {
+		return "", fmt.Errorf("nomad.artifacts.spark is Spark %s, not spark.version %s", d.Version, version)
+	}
+	return home, nil
 }
 
 // MasterAgent is what the service-discovery template rendered, once the master registered.

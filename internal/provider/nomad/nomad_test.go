@@ -2,9 +2,13 @@ package nomad_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -150,7 +154,7 @@ name: %s
 provider: nomad
 spark: {home: %s, version: %s}
 workers: {count: %d, cores: 1, memory: 1g}
-nomad: {address: %s, sparkplane: %s}
+nomad: {address: %s, sparkplane: %s, driver: raw_exec}
 `, name, home, sparkVersion(t, home), workers, addr, bin), spec.Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -600,4 +604,100 @@ func taskLog(t *testing.T, cl *api.Client, alloc *api.Allocation) string {
 	defer rc.Close()
 	b, _ := io.ReadAll(rc)
 	return string(b)
+}
+
+// With nomad.artifacts, the client nodes run what they download, checked against the spec's
+// checksums, and need neither sparkplane nor Spark installed: here the test's sparkplane and a
+// Spark packed from the real distribution, served over loopback HTTP. A checksum that does not
+// match fails create with Nomad's reason, and nothing is left.
+func TestRealSparkArtifactsAreDownloaded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a Nomad agent and real Spark")
+	}
+	addr := startNomad(t)
+	line := sparktest.Lines()[len(sparktest.Lines())-1]
+	home := sparktest.RealHome(t, line)
+	version := sparkVersion(t, home)
+	files := t.TempDir()
+	bin := testutil.Build(t, "github.com/sparkplane/sparkplane/cmd/sparkplane")
+	if err := os.Link(bin, filepath.Join(files, "sparkplane")); err != nil {
+		copyFile(t, bin, filepath.Join(files, "sparkplane"))
+	}
+	tgz, err := os.Create(filepath.Join(files, spark.TarballName(version)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := spark.Pack(tgz, home, version); err != nil {
+		t.Fatal(err)
+	}
+	tgz.Close()
+	srv := httptest.NewServer(http.FileServer(http.Dir(files)))
+	t.Cleanup(srv.Close)
+	artifact := func(name string) *spec.Artifact {
+		return &spec.Artifact{URL: srv.URL + "/" + name, SHA256: sha256File(t, filepath.Join(files, name))}
+	}
+
+	c := specFor(t, addr, home)("downloaded", 1)
+	c.Nomad.Driver = spec.DriverExec // in its chroot, as nobody: the artifacts are all it has of sparkplane's
+	c.Spark.Home = ""
+	c.Nomad.Sparkplane = "/nonexistent/sparkplane"
+	c.Nomad.Artifacts = spec.NomadArtifacts{Sparkplane: artifact("sparkplane"), Spark: artifact(spark.TarballName(version))}
+	p := newProvider(addr)
+	ctx := context.Background()
+	t.Cleanup(func() { p.Destroy(context.Background(), c.Name) })
+	const secret = "downloaded-secret-0123456789"
+	got, err := p.Create(ctx, c, provider.CreateOptions{Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	worker := got.Workers()[0].ID
+	testutil.Eventually(t, 3*time.Minute, "the downloading worker is alive in Spark", func() error {
+		ws, err := workers(ctx, p, c.Name, secret)
+		if err != nil {
+			return err
+		}
+		if w := ws[worker]; w.State != spark.WorkerAlive {
+			return fmt.Errorf("worker %s: %+v", worker, w)
+		}
+		return nil
+	})
+	if err := p.Destroy(ctx, c.Name); err != nil {
+		t.Fatal(err)
+	}
+
+	bad := specFor(t, addr, home)("mismatched", 1)
+	bad.Spark.Home = ""
+	bad.Nomad.Artifacts = spec.NomadArtifacts{Sparkplane: artifact("sparkplane"), Spark: artifact(spark.TarballName(version))}
+	bad.Nomad.Artifacts.Sparkplane.SHA256 = strings.Repeat("0", 64)
+	_, err = p.Create(ctx, bad, provider.CreateOptions{Secret: secret})
+	t.Logf("a mismatched checksum: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "Checksums did not match") || !strings.Contains(err.Error(), "nomad.artifacts") {
+		t.Errorf("a mismatched checksum: %v", err)
+	}
+	if err := p.Destroy(ctx, bad.Name); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sha256File(t *testing.T, path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func copyFile(t *testing.T, from, to string) {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
 }
