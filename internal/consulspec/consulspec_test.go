@@ -3,51 +3,19 @@ package consulspec_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/hashicorp/consul/api"
 
 	"github.com/sparkplane/sparkplane/internal/consulspec"
-	"github.com/sparkplane/sparkplane/internal/daemon"
 	"github.com/sparkplane/sparkplane/internal/spec"
 	"github.com/sparkplane/sparkplane/internal/testutil"
 )
 
-// startConsul runs a real Consul dev agent on loopback ports of its own, optionally with ACLs on
-// (default deny, the given management token), and returns its HTTP address.
-func startConsul(t *testing.T, aclToken string) string {
-	t.Helper()
-	bin := testutil.Testbed(t, "consul")
-	port := func() int { return testutil.FreePort(t) }
-	httpPort := port()
-	hcl := fmt.Sprintf(`ports { http = %d, dns = -1, grpc = -1, grpc_tls = -1, serf_lan = %d, serf_wan = %d, server = %d }`, httpPort, port(), port(), port())
-	if aclToken != "" {
-		hcl += fmt.Sprintf(` acl { enabled = true, default_policy = "deny", tokens { initial_management = %q } }`, aclToken)
-	}
-	dir := t.TempDir()
-	cmd := exec.Command(bin, "agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1", "-hcl", hcl)
-	proc, err := daemon.Start("Consul", cmd, filepath.Join(dir, "consul.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proc.Stop(10 * time.Second) })
-	addr := fmt.Sprintf("127.0.0.1:%d", httpPort)
-	if err := proc.WaitHTTP(context.Background(), "http://"+addr+"/v1/status/leader", 2*time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	client := kv(t, addr, aclToken)
-	testutil.Eventually(t, time.Minute, "Consul elects itself and takes writes", func() error {
-		_, err := client.Put(&api.KVPair{Key: "sparkplane-test/ready", Value: []byte("1")}, nil)
-		return err
-	})
-	return addr
-}
+func startConsul(t *testing.T, aclToken string) string { return testutil.StartConsul(t, aclToken) }
 
 func kv(t *testing.T, addr, token string) *api.KV {
 	t.Helper()

@@ -1,6 +1,7 @@
 package nomad_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -20,6 +21,8 @@ import (
 	"github.com/hashicorp/nomad/api"
 
 	"github.com/sparkplane/sparkplane/internal/agent/agentapi"
+	"github.com/sparkplane/sparkplane/internal/cluster"
+	"github.com/sparkplane/sparkplane/internal/cluster/clustertest"
 	"github.com/sparkplane/sparkplane/internal/daemon"
 	"github.com/sparkplane/sparkplane/internal/provider"
 	"github.com/sparkplane/sparkplane/internal/provider/nomad"
@@ -27,6 +30,7 @@ import (
 	"github.com/sparkplane/sparkplane/internal/spark"
 	"github.com/sparkplane/sparkplane/internal/spark/sparktest"
 	"github.com/sparkplane/sparkplane/internal/spec"
+	"github.com/sparkplane/sparkplane/internal/state"
 	"github.com/sparkplane/sparkplane/internal/testutil"
 )
 
@@ -699,5 +703,164 @@ func copyFile(t *testing.T, from, to string) {
 	}
 	if err := os.WriteFile(to, b, 0o755); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A job in each deploy mode runs to its end on a Nomad cluster, through the manager as the CLI
+// drives it: the JVM example in cluster mode (its driver on a worker's task) with its output
+// checked, and the Python example in client mode (its driver beside the master's agent).
+func TestRealSparkJobsInEachDeployMode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a Nomad agent and real Spark")
+	}
+	addr := startNomad(t)
+	line := sparktest.Lines()[len(sparktest.Lines())-1]
+	home := sparktest.RealHome(t, line)
+	jar := sparktest.JVMExample(t, line)
+	c := specFor(t, addr, home)("jobs", 2)
+	c.Spark.Conf = map[string]string{"spark.executor.memory": "512m", "spark.driver.memory": "512m"}
+	store, err := state.Open(filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	reg := provider.NewRegistry()
+	p := newProvider(addr)
+	reg.Register(nomad.Name, func() (provider.Provider, error) { return p, nil })
+	m := &cluster.Manager{Providers: reg, Store: store, Progress: &clustertest.Recorder{}, ReadyTimeout: 4 * time.Minute, PollInterval: 200 * time.Millisecond,
+		Spark: func(context.Context, *spec.Cluster) (*spark.Distribution, error) { return spark.OpenHome(home) }}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	ref := cluster.Ref{Name: c.Name, Provider: nomad.Name}
+	t.Cleanup(func() { m.Destroy(context.Background(), ref) })
+	if _, err := m.Create(ctx, c, cluster.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	run := func(js cluster.JobSpec, mode string, check func(stdout string) error) {
+		t.Helper()
+		job, err := m.Submit(ctx, ref, js)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stdout bytes.Buffer
+		final, err := m.Wait(ctx, ref, job.ID, cluster.WaitOptions{Stdout: &stdout})
+		if err == nil && (final.State != state.JobFinished || final.DeployMode != mode) {
+			err = fmt.Errorf("%s, %s mode", final.State, final.DeployMode)
+		}
+		if err == nil {
+			err = check(stdout.String())
+		}
+		if err != nil {
+			var logs bytes.Buffer
+			m.Logs(ctx, ref, job.ID, agentapi.Stderr, false, &logs)
+			t.Errorf("%s job: %v\nstdout:\n%s\nstderr:\n%s", mode, err, stdout.String(), testutil.TailString(logs.String(), 30))
+		}
+	}
+	out := filepath.Join(t.TempDir(), "counts")
+	in, want, printed := sparktest.WordsInput(t, out)
+	run(cluster.JobSpec{Application: jar, Class: sparktest.WordCount, Args: []string{in, out}}, spark.ClusterMode, func(stdout string) error {
+		if !strings.Contains(stdout, printed) {
+			return fmt.Errorf("the driver's output lacks %q", printed)
+		}
+		if got := sparktest.ReadPart(t, out); got != want {
+			return fmt.Errorf("counts:\n%s\nwant:\n%s", got, want)
+		}
+		return nil
+	})
+	pi := filepath.Join(testutil.RepoRoot(t), "examples", "pi.py")
+	run(cluster.JobSpec{Application: pi, Args: []string{"4"}}, spark.ClientMode, func(stdout string) error {
+		if !strings.Contains(stdout, "Pi is roughly 3.1") {
+			return errors.New("no estimate of pi")
+		}
+		return nil
+	})
+	if err := m.Destroy(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, addr, c.Name)
+}
+
+// assertNothingLeft checks that no job, variable or service registration of the cluster is in
+// Nomad.
+func assertNothingLeft(t *testing.T, addr, name string) {
+	t.Helper()
+	cl, _ := api.NewClient(&api.Config{Address: addr})
+	if job, _, err := cl.Jobs().Info(nomad.JobID(name), nil); err == nil {
+		t.Errorf("job %s is left (stop %v)", nomad.JobID(name), deref(job.Stop))
+	}
+	if _, _, err := cl.Variables().Read(nomad.VariablePath(name), nil); !errors.Is(err, api.ErrVariablePathNotFound) {
+		t.Errorf("the variable: %v", err)
+	}
+	testutil.Eventually(t, time.Minute, "no service registration of "+name+" is left", func() error {
+		services, _, err := cl.Services().List(nil)
+		if err != nil {
+			return err
+		}
+		for _, ns := range services {
+			for _, s := range ns.Services {
+				if strings.HasPrefix(s.ServiceName, nomad.JobID(name)) {
+					return fmt.Errorf("service %s", s.ServiceName)
+				}
+			}
+		}
+		return nil
+	})
+}
+
+func deref[T any](p *T) (v T) {
+	if p != nil {
+		v = *p
+	}
+	return v
+}
+
+// Seeds 003 and 004 together: the binary creates a Nomad cluster from a spec kept in Consul's KV
+// store, a teammate with no state of their own sees it by Nomad's API alone, and destroy leaves
+// nothing in Nomad; a bad spec in Consul is refused with positions in the key.
+func TestRealSparkCLICreatesFromConsul(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs Nomad and Consul agents and real Spark")
+	}
+	addr := startNomad(t)
+	consul := testutil.StartConsul(t, "")
+	home := sparktest.RealHome(t, sparktest.Lines()[len(sparktest.Lines())-1])
+	bin := testutil.Build(t, "github.com/sparkplane/sparkplane/cmd/sparkplane")
+	good := fmt.Sprintf(`apiVersion: sparkplane.dev/v1alpha1
+kind: Cluster
+name: kept
+provider: nomad
+spark: {home: %s, version: %s}
+workers: {count: 1, cores: 1, memory: 1g}
+nomad: {sparkplane: %s, driver: raw_exec}
+`, home, sparkVersion(t, home), bin)
+	bad := strings.Replace(good, "count: 1", "count: one", 1)
+	for k, v := range map[string]string{"teams/data/kept.yaml": good, "teams/data/bad.yaml": bad} {
+		if err := testutil.ConsulPut(consul, "", k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(home string, args ...string) (string, error) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "SPARKPLANE_HOME="+home, "NOMAD_ADDR="+addr, "CONSUL_HTTP_ADDR=", "CONSUL_HTTP_TOKEN=")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	creator, teammate := t.TempDir(), t.TempDir()
+	t.Cleanup(func() { run(creator, "destroy", "kept", "--yes") })
+	if out, err := run(creator, "create", "-f", "consul://"+consul+"/teams/data/kept.yaml"); err != nil {
+		t.Fatalf("create: %v\n%s", err, out)
+	}
+	out, err := run(teammate, "status", "kept", "-p", "nomad", "-o", "json")
+	if err != nil || !strings.Contains(out, `"name": "kept"`) || !strings.Contains(out, `"role": "worker"`) {
+		t.Errorf("a teammate's status: %v\n%s", err, out)
+	}
+	if out, err := run(creator, "destroy", "kept", "--yes"); err != nil {
+		t.Fatalf("destroy: %v\n%s", err, out)
+	}
+	assertNothingLeft(t, addr, "kept")
+	badURI := "consul://" + consul + "/teams/data/bad.yaml"
+	out, err = run(creator, "create", "-f", badURI)
+	if err == nil || !strings.Contains(out, badURI+":6:18: workers.count: expected a whole number") {
+		t.Errorf("a bad spec in Consul: %v\n%s", err, out)
 	}
 }
