@@ -18,6 +18,9 @@ command -v tmux >/dev/null || need_apt+=(tmux)
 command -v shellcheck >/dev/null || need_apt+=(shellcheck)
 # Maven builds examples/jvm, the real-Spark tests' cluster-mode job.
 command -v mvn >/dev/null || need_apt+=(maven)
+# The Nomad provider's docker driver is tested against a real Docker daemon, which its test
+# starts itself (no systemd unit).
+command -v dockerd >/dev/null || need_apt+=(docker.io)
 # hack/spark-home installs pyspark into a virtual environment of its own.
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -143,6 +143,7 @@ type Nomad struct {
 	Namespace   string   `json:"namespace,omitempty"`
 	Datacenters []string `json:"datacenters,omitempty"`
 	Driver      string   `json:"driver"`
+	Image       string   `json:"image,omitempty"` // the docker driver's image
 	Sparkplane  string   `json:"sparkplane"`
 	NodePool    string   `json:"nodePool,omitempty"`
 	// Constraints apply to every group of the cluster's job.
@@ -178,6 +179,7 @@ type NomadConstraint struct {
 const (
 	DriverRawExec = "raw_exec"
 	DriverExec    = "exec"
+	DriverDocker  = "docker"
 )
 
 type Hosts struct {

@@ -97,7 +97,7 @@ func (v *clusterV1) convert(o *Origin, fallbackName string) (*Cluster, ErrorList
 	}
 	if n := v.Nomad; n != nil {
 		c.Nomad = &Nomad{Address: n.Address, Region: n.Region, Namespace: n.Namespace, Datacenters: n.Datacenters,
-			Driver: or(n.Driver, DriverExec), Sparkplane: or(n.Sparkplane, "/usr/local/bin/sparkplane"), NodePool: n.NodePool}
+			Driver: or(n.Driver, DriverExec), Image: n.Image, Sparkplane: or(n.Sparkplane, "/usr/local/bin/sparkplane"), NodePool: n.NodePool}
 		for _, k := range n.Constraints {
 			c.Nomad.Constraints = append(c.Nomad.Constraints, NomadConstraint(k))
 		}

@@ -111,7 +111,8 @@ type nomadV1 struct {
 	Region      string              `yaml:"region" doc:"Nomad region"`
 	Namespace   string              `yaml:"namespace" doc:"Nomad namespace"`
 	Datacenters []string            `yaml:"datacenters" doc:"datacenters the job may run in"`
-	Driver      string              `yaml:"driver" doc:"task driver: exec (default) or raw_exec where the clients enable it"`
+	Driver      string              `yaml:"driver" doc:"task driver: exec (default), docker (with image), or raw_exec where the clients enable it"`
+	Image       string              `yaml:"image" doc:"the docker driver's image: Java, and sparkplane and Spark unless nomad.artifacts brings them"`
 	Sparkplane  string              `yaml:"sparkplane" doc:"path of the sparkplane binary on the client nodes (default /usr/local/bin/sparkplane)"`
 	NodePool    string              `yaml:"nodePool" doc:"node pool the job runs in (Nomad's default pool if unset)"`
 	Constraints []nomadConstraintV1 `yaml:"constraints" doc:"placement constraints on every node of the cluster"`

@@ -226,8 +226,15 @@ func validateProviderBlocks(c *Cluster, add addFunc) {
 	if n := c.Nomad; n != nil {
 		switch n.Driver {
 		case DriverRawExec, DriverExec:
+			if n.Image != "" {
+				add("nomad.image", "leave it out, or use driver: docker", "only the docker driver runs an image")
+			}
+		case DriverDocker:
+			if n.Image == "" {
+				add("nomad.image", "name an image with Java (and sparkplane and Spark, unless nomad.artifacts brings them)", "required by driver docker")
+			}
 		default:
-			add("nomad.driver", "use exec, or raw_exec where the clients enable it (docker is not supported yet)", "%q is not a task driver sparkplane runs its agents under", n.Driver)
+			add("nomad.driver", "use exec, docker, or raw_exec where the clients enable it", "%q is not a task driver sparkplane runs its agents under", n.Driver)
 		}
 		if !filepath.IsAbs(n.Sparkplane) {
 			add("nomad.sparkplane", "e.g. /usr/local/bin/sparkplane", "%q is not an absolute path", n.Sparkplane)

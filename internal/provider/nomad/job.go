@@ -163,14 +163,22 @@ func group(c *spec.Cluster, n *spec.Nomad, name, role string, env map[string]str
 	t := api.NewTask(agentPort, n.Driver)
 	command := n.Sparkplane
 	if a := n.Artifacts.Sparkplane; a != nil {
-		// Nomad's getter writes the file without its executable bit.
+		// Nomad's getter writes the file without its executable bit. The task's directory is
+		// where the driver puts it: the host's path (raw_exec), /local (exec, docker).
 		t.Artifacts = append(t.Artifacts, artifact(a, fileSparkplane))
 		command = "/bin/sh"
-		t.SetConfig("args", []string{"-c", "chmod 0755 " + fileSparkplane + " && exec " + fileSparkplane + " agent --nomad"})
+		bin := `"$NOMAD_TASK_DIR/` + strings.TrimPrefix(fileSparkplane, "local/") + `"`
+		t.SetConfig("args", []string{"-c", "chmod 0755 " + bin + " && exec " + bin + " agent --nomad"})
 	} else {
 		t.SetConfig("args", []string{"agent", "--nomad"})
 	}
 	t.SetConfig("command", command)
+	if n.Driver == spec.DriverDocker {
+		t.SetConfig("image", n.Image)
+		// Spark's daemons, drivers and executors open ports of their own, which a bridge
+		// network would have to map one by one.
+		t.SetConfig("network_mode", "host")
+	}
 	if a := n.Artifacts.Spark; a != nil {
 		t.Artifacts = append(t.Artifacts, artifact(a, fileSparkTarball))
 	}

@@ -622,6 +622,35 @@ func TestRealSparkArtifactsAreDownloaded(t *testing.T) {
 	line := sparktest.Lines()[len(sparktest.Lines())-1]
 	home := sparktest.RealHome(t, line)
 	version := sparkVersion(t, home)
+	artifact := serveArtifacts(t, home, version)
+
+	c := specFor(t, addr, home)("downloaded", 1)
+	c.Nomad.Driver = spec.DriverExec // in its chroot, as nobody: the artifacts are all it has of sparkplane's
+	c.Spark.Home = ""
+	c.Nomad.Sparkplane = "/nonexistent/sparkplane"
+	c.Nomad.Artifacts = spec.NomadArtifacts{Sparkplane: artifact("sparkplane"), Spark: artifact(spark.TarballName(version))}
+	p := newProvider(addr)
+	ctx := context.Background()
+	const secret = "downloaded-secret-0123456789"
+	createAndWaitAlive(t, p, c, secret)
+
+	bad := specFor(t, addr, home)("mismatched", 1)
+	bad.Spark.Home = ""
+	bad.Nomad.Artifacts = spec.NomadArtifacts{Sparkplane: artifact("sparkplane"), Spark: artifact(spark.TarballName(version))}
+	bad.Nomad.Artifacts.Sparkplane.SHA256 = strings.Repeat("0", 64)
+	_, err := p.Create(ctx, bad, provider.CreateOptions{Secret: secret})
+	t.Logf("a mismatched checksum: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "Checksums did not match") || !strings.Contains(err.Error(), "nomad.artifacts") {
+		t.Errorf("a mismatched checksum: %v", err)
+	}
+	if err := p.Destroy(ctx, bad.Name); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// serveArtifacts serves the test's sparkplane and a Spark packed from home over loopback HTTP,
+// and returns each file's artifact by name (sparkplane, spark.TarballName(version)).
+func serveArtifacts(t *testing.T, home, version string) func(name string) *spec.Artifact {
 	files := t.TempDir()
 	bin := testutil.Build(t, "github.com/sparkplane/sparkplane/cmd/sparkplane")
 	if err := os.Link(bin, filepath.Join(files, "sparkplane")); err != nil {
@@ -637,50 +666,77 @@ func TestRealSparkArtifactsAreDownloaded(t *testing.T) {
 	tgz.Close()
 	srv := httptest.NewServer(http.FileServer(http.Dir(files)))
 	t.Cleanup(srv.Close)
-	artifact := func(name string) *spec.Artifact {
+	return func(name string) *spec.Artifact {
 		return &spec.Artifact{URL: srv.URL + "/" + name, SHA256: sha256File(t, filepath.Join(files, name))}
 	}
+}
 
-	c := specFor(t, addr, home)("downloaded", 1)
-	c.Nomad.Driver = spec.DriverExec // in its chroot, as nobody: the artifacts are all it has of sparkplane's
-	c.Spark.Home = ""
-	c.Nomad.Sparkplane = "/nonexistent/sparkplane"
-	c.Nomad.Artifacts = spec.NomadArtifacts{Sparkplane: artifact("sparkplane"), Spark: artifact(spark.TarballName(version))}
-	p := newProvider(addr)
+// createAndWaitAlive creates the cluster, waits until its workers are ALIVE in Spark as the
+// master's agent reports them, and destroys it.
+func createAndWaitAlive(t *testing.T, p *nomad.Provider, c *spec.Cluster, secret string) {
+	t.Helper()
 	ctx := context.Background()
 	t.Cleanup(func() { p.Destroy(context.Background(), c.Name) })
-	const secret = "downloaded-secret-0123456789"
 	got, err := p.Create(ctx, c, provider.CreateOptions{Secret: secret})
 	if err != nil {
 		t.Fatal(err)
 	}
-	worker := got.Workers()[0].ID
-	testutil.Eventually(t, 3*time.Minute, "the downloading worker is alive in Spark", func() error {
+	testutil.Eventually(t, 3*time.Minute, c.Name+"'s workers are alive in Spark", func() error {
 		ws, err := workers(ctx, p, c.Name, secret)
 		if err != nil {
 			return err
 		}
-		if w := ws[worker]; w.State != spark.WorkerAlive {
-			return fmt.Errorf("worker %s: %+v", worker, w)
+		for _, n := range got.Workers() {
+			if w := ws[n.ID]; w.State != spark.WorkerAlive {
+				return fmt.Errorf("worker %s: %+v", n.ID, w)
+			}
 		}
 		return nil
 	})
 	if err := p.Destroy(ctx, c.Name); err != nil {
 		t.Fatal(err)
 	}
+}
 
-	bad := specFor(t, addr, home)("mismatched", 1)
-	bad.Spark.Home = ""
-	bad.Nomad.Artifacts = spec.NomadArtifacts{Sparkplane: artifact("sparkplane"), Spark: artifact(spark.TarballName(version))}
-	bad.Nomad.Artifacts.Sparkplane.SHA256 = strings.Repeat("0", 64)
-	_, err = p.Create(ctx, bad, provider.CreateOptions{Secret: secret})
-	t.Logf("a mismatched checksum: %v", err)
-	if err == nil || !strings.Contains(err.Error(), "Checksums did not match") || !strings.Contains(err.Error(), "nomad.artifacts") {
-		t.Errorf("a mismatched checksum: %v", err)
+// The docker driver runs the agents in containers of an image with Java only (imported from
+// this machine's files into a real Docker daemon), sparkplane and Spark downloaded as artifacts
+// into the task's /local, on the host's network: the cluster's workers come up ALIVE in Spark.
+func TestRealSparkDockerDriver(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs Docker and Nomad agents and real Spark")
 	}
-	if err := p.Destroy(ctx, bad.Name); err != nil {
-		t.Fatal(err)
-	}
+	sock := startDocker(t)
+	image := javaImage(t, sock)
+	addr, _ := startNomadServer(t, false, fmt.Sprintf("plugin \"docker\" {\n  config {\n    endpoint = %q\n  }\n}", sock))
+	cl, _ := api.NewClient(&api.Config{Address: addr})
+	testutil.Eventually(t, time.Minute, "Nomad's docker driver is healthy", func() error {
+		nodes, _, err := cl.Nodes().List(nil)
+		if err != nil {
+			return err
+		}
+		for _, n := range nodes {
+			if d := n.Drivers["docker"]; d != nil && d.Healthy {
+				return nil
+			}
+		}
+		return fmt.Errorf("nodes: %+v", nodes)
+	})
+	line := sparktest.Lines()[len(sparktest.Lines())-1]
+	home := sparktest.RealHome(t, line)
+	version := sparkVersion(t, home)
+	artifact := serveArtifacts(t, home, version)
+	c := specFor(t, addr, home)("contained", 1)
+	c.Nomad.Driver, c.Nomad.Image = spec.DriverDocker, image
+	c.Spark.Home = ""
+	c.Nomad.Artifacts = spec.NomadArtifacts{Sparkplane: artifact("sparkplane"), Spark: artifact(spark.TarballName(version))}
+	createAndWaitAlive(t, newProvider(addr), c, "contained-secret-0123456789")
+	testutil.Eventually(t, 2*time.Minute, "no container of the cluster runs after destroy", func() error {
+		out, err := dockerCLI(sock, "ps", "-q").CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != "" {
+			return fmt.Errorf("running: %s %v", out, err)
+		}
+		return nil
+	})
 }
 
 func sha256File(t *testing.T, path string) string {
@@ -863,4 +919,83 @@ nomad: {sparkplane: %s, driver: raw_exec}
 	if err == nil || !strings.Contains(out, badURI+":6:18: workers.count: expected a whole number") {
 		t.Errorf("a bad spec in Consul: %v\n%s", err, out)
 	}
+}
+
+// startDocker runs a real Docker daemon on a socket of the test's own, with no bridge network
+// (its containers share the host's network, loopback only) and no iptables rules, and returns
+// the socket's address.
+func startDocker(t *testing.T) string {
+	t.Helper()
+	dockerd, err := exec.LookPath("dockerd")
+	if err != nil {
+		t.Fatal("dockerd is not installed (hack/setup.sh installs Debian's docker.io)")
+	}
+	dir, err := os.MkdirTemp("", "sparkplane-docker-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := "unix://" + filepath.Join(dir, "docker.sock")
+	cmd := exec.Command(dockerd, "--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
+		"--pidfile", filepath.Join(dir, "docker.pid"), "-H", sock, "--bridge=none", "--iptables=false", "--ip6tables=false")
+	proc, err := daemon.Start("dockerd", cmd, filepath.Join(dir, "dockerd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		proc.Stop(30 * time.Second)
+		mounts, _ := os.ReadFile("/proc/self/mounts")
+		for _, line := range strings.Split(string(mounts), "\n") {
+			if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], dir+"/") {
+				syscall.Unmount(f[1], syscall.MNT_DETACH)
+			}
+		}
+		os.RemoveAll(dir)
+	})
+	testutil.Eventually(t, time.Minute, "dockerd answers", func() error {
+		out, err := dockerCLI(sock, "version", "--format", "{{.Server.Version}}").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	})
+	return sock
+}
+
+func dockerCLI(sock string, args ...string) *exec.Cmd {
+	cmd := exec.Command("docker", args...)
+	cmd.Env = append(os.Environ(), "DOCKER_HOST="+sock)
+	return cmd
+}
+
+// javaImage imports an image of this machine's Java and the tools Spark's scripts use, from
+// its own files (no registry), and returns its name.
+func javaImage(t *testing.T, sock string) string {
+	t.Helper()
+	java, _, err := spark.FindJavaFor(os.Getenv, "4.0.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	java, _ = filepath.EvalSymlinks(java)
+	const image = "sparkplane-test/java:17"
+	paths := []string{"bin", "lib", "lib64", "sbin", "usr/bin", "usr/sbin", "usr/lib64", "usr/lib/x86_64-linux-gnu", "usr/share/zoneinfo",
+		"etc/passwd", "etc/group", "etc/ssl", "etc/alternatives", strings.TrimPrefix(java, "/")}
+	confs, _ := filepath.Glob("/etc/java-*") // Debian keeps its JDKs' configuration there
+	for _, c := range confs {
+		paths = append(paths, strings.TrimPrefix(c, "/"))
+	}
+	tar := exec.Command("tar", append([]string{"-C", "/", "-cf", "-", "--ignore-failed-read"}, paths...)...)
+	imp := dockerCLI(sock, "import", "-c", "ENV JAVA_HOME="+java, "-", image)
+	pipe, err := tar.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp.Stdin = pipe
+	if err := tar.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := imp.CombinedOutput(); err != nil {
+		t.Fatalf("docker import: %v\n%s", err, out)
+	}
+	tar.Wait()
+	return image
 }
