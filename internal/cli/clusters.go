@@ -23,6 +23,7 @@ import (
 
 // specFlags are the flags that say which cluster to make.
 type specFlags struct {
+	hosts     []string // create's arguments: the hosts of provider hosts
 	file      string
 	name      string
 	provider  string
@@ -74,6 +75,18 @@ func (s *specFlags) load(ctx context.Context, defaultName string) (*spec.Cluster
 			return nil, usagef("--workers %d: give 0 or more workers", s.workers)
 		}
 		ov = append(ov, spec.Override{Path: []string{"workers", "count"}, Value: strconv.Itoa(s.workers), Flag: fmt.Sprintf("--workers %d", s.workers)})
+	}
+	if len(s.hosts) > 0 {
+		// Seed 004's form: create -p hosts MASTER WORKER…
+		quoted := make([]string, len(s.hosts))
+		for i, h := range s.hosts {
+			quoted[i] = yamlString(h)
+		}
+		ov = append(ov, spec.Override{Path: []string{"hosts", "master"}, Value: quoted[0], Flag: s.hosts[0]},
+			spec.Override{Path: []string{"hosts", "workers"}, Value: "[" + strings.Join(quoted[1:], ", ") + "]", Flag: strings.Join(s.hosts[1:], " ")})
+		if s.flags == nil || !s.flags.Changed("workers") {
+			ov = append(ov, spec.Override{Path: []string{"workers", "count"}, Value: strconv.Itoa(len(s.hosts) - 1), Flag: strings.Join(s.hosts, " ")})
+		}
 	}
 	for _, set := range s.sets {
 		o, err := spec.SetFlag(set)
@@ -140,19 +153,26 @@ func newCreateCmd(f *Factory) *cobra.Command {
 	var dryRun, retain bool
 	var output string
 	cmd := &cobra.Command{
-		Use:   "create [-f SPEC] [flags]",
+		Use:   "create [-f SPEC] [flags] [MASTER-HOST WORKER-HOST...]",
 		Short: "Create a cluster",
 		Long: `Create a Spark cluster from a spec and wait until its master and every worker run.
 
 Without -f, the cluster is a local one named "spark" with one master and two workers. Flags
 override the spec. Create is all-or-nothing: if a step fails, or you press Ctrl-C, everything
-made so far is destroyed again (unless --retain).`,
+made so far is destroyed again (unless --retain).
+
+With provider hosts, the arguments are the machines: the first runs the master, the others the
+workers (over SSH; their keys must be in known_hosts, or give --trust-new-hosts).`,
 		Example: `  sparkplane create
   sparkplane create -f examples/local.yaml
   sparkplane create -n big --workers 6 --set workers.cores=2
-  sparkplane create -f cluster.yaml --dry-run`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+  sparkplane create -f cluster.yaml --dry-run
+  sparkplane create -n lab -p hosts node1 node2 node3`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 && sf.provider != "hosts" {
+				return usagef("create takes hosts as arguments only with -p hosts (got %s)", strings.Join(args, " "))
+			}
+			sf.hosts = args
 			c, err := sf.load(cmd.Context(), "spark")
 			if err != nil {
 				return err
@@ -181,6 +201,7 @@ made so far is destroyed again (unless --retain).`,
 	sf.addSparkHome(cmd)
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show what would be created, and create nothing")
 	cmd.Flags().BoolVar(&retain, "retain", false, "keep what a failed create made, for inspection")
+	cmd.Flags().BoolVar(&f.trustNewHosts, "trust-new-hosts", false, "provider hosts: trust hosts that known_hosts does not list, adding their keys (the fingerprints are printed)")
 	addOutputFlag(cmd, &output)
 	return cmd
 }

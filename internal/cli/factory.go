@@ -10,6 +10,7 @@ import (
 
 	"github.com/sparkplane/sparkplane/internal/provider"
 	"github.com/sparkplane/sparkplane/internal/provider/aws"
+	"github.com/sparkplane/sparkplane/internal/provider/hosts"
 	"github.com/sparkplane/sparkplane/internal/provider/local"
 	"github.com/sparkplane/sparkplane/internal/provider/nomad"
 	"github.com/sparkplane/sparkplane/internal/state"
@@ -29,6 +30,8 @@ type Factory struct {
 	noInterruptNote atomic.Bool
 	// instantInterrupt: see exitOnInterrupt.
 	instantInterrupt atomic.Bool
+	// trustNewHosts is --trust-new-hosts: the hosts provider adds hosts known_hosts lacks.
+	trustNewHosts bool
 	// term: see takeSIGTERM.
 	term atomic.Pointer[chan struct{}]
 }
@@ -111,7 +114,7 @@ func (f *Factory) Close() {
 }
 
 // builtInProviders are the providers this build has, as Providers registers them.
-var builtInProviders = []string{local.Name, aws.Name, nomad.Name}
+var builtInProviders = []string{local.Name, aws.Name, nomad.Name, hosts.Name}
 
 // Providers is the registry of providers this build has.
 func (f *Factory) Providers() (*provider.Registry, error) {
@@ -140,5 +143,8 @@ func (f *Factory) Providers() (*provider.Registry, error) {
 			PluginCache: cmp.Or(f.Getenv("TF_PLUGIN_CACHE_DIR"), filepath.Join(cache, "terraform-plugins"))}), nil
 	})
 	r.Register(nomad.Name, func() (provider.Provider, error) { return nomad.New(nomad.Options{}), nil })
+	r.Register(hosts.Name, func() (provider.Provider, error) {
+		return hosts.New(hosts.Options{Root: home, TrustNewHosts: f.trustNewHosts, Getenv: f.Getenv}), nil
+	})
 	return r, nil
 }

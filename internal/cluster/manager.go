@@ -213,7 +213,9 @@ func (m *Manager) Create(ctx context.Context, c *spec.Cluster, opts CreateOption
 	}
 
 	var dist *spark.Distribution
-	if caps := p.Capabilities(); caps.LocalSpark || caps.ShipsSpark {
+	// A provider that ships Spark copies this machine's, unless spark.home names one its nodes
+	// have.
+	if caps := p.Capabilities(); caps.LocalSpark || (caps.ShipsSpark && c.Spark.Home == "") {
 		pr.Start(fmt.Sprintf("Finding Spark %s", c.Spark.Version))
 		if dist, err = m.Spark(ctx, c); err != nil {
 			pr.Fail("No Spark")

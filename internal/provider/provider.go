@@ -243,3 +243,20 @@ type EC2Scrape struct {
 	Endpoint string // the EC2 API, when not AWS's own
 	Port     int    // the agents' API port
 }
+
+// NodesEventLogDir is the event log directory of a provider whose nodes keep the logs
+// themselves until a shared store is set: storage.bucket in S3, else storage.path, else
+// /var/tmp/sparkplane/NAME/event-logs on the master's node.
+func NodesEventLogDir(name string, c *spec.Cluster) string {
+	if c != nil && c.Storage.Bucket != "" {
+		prefix := c.Storage.Prefix
+		if prefix == "" {
+			prefix = "clusters/" + name + "/"
+		}
+		return fmt.Sprintf("s3a://%s/%sevent-logs/", c.Storage.Bucket, prefix)
+	}
+	if c != nil && c.Storage.Path != "" {
+		return "file://" + c.Storage.Path
+	}
+	return "file:///var/tmp/sparkplane/" + name + "/event-logs"
+}

@@ -188,6 +188,10 @@ type Hosts struct {
 	User         string   `json:"user,omitempty"`
 	Port         int      `json:"port"`
 	IdentityFile string   `json:"identityFile,omitempty"`
+	KnownHosts   string   `json:"knownHosts,omitempty"` // "": ~/.ssh/known_hosts
+	// Dir is where each host keeps the cluster's files ("": /var/lib/sparkplane for root,
+	// ~/.local/share/sparkplane for another user).
+	Dir string `json:"dir,omitempty"`
 }
 
 // Origin records where each field of a loaded spec came from.

@@ -114,7 +114,8 @@ func (v *clusterV1) convert(o *Origin, fallbackName string) (*Cluster, ErrorList
 		}
 	}
 	if h := v.Hosts; h != nil {
-		c.Hosts = &Hosts{Master: h.Master, Workers: h.Workers, User: h.User, Port: intOr(h.Port, defaultSSHPort), IdentityFile: h.IdentityFile}
+		c.Hosts = &Hosts{Master: h.Master, Workers: h.Workers, User: h.User, Port: intOr(h.Port, defaultSSHPort), IdentityFile: h.IdentityFile,
+			KnownHosts: h.KnownHosts, Dir: h.Dir}
 	}
 	return c, errs
 }

@@ -147,6 +147,8 @@ type hostsV1 struct {
 	User         string   `yaml:"user" doc:"SSH user"`
 	Port         *int     `yaml:"port" doc:"SSH port (default 22)"`
 	IdentityFile string   `yaml:"identityFile" doc:"SSH private key file"`
+	KnownHosts   string   `yaml:"knownHosts" doc:"known_hosts file the hosts' keys are checked against (default ~/.ssh/known_hosts)"`
+	Dir          string   `yaml:"dir" doc:"directory on each host for sparkplane's files (default /var/lib/sparkplane as root, else ~/.local/share/sparkplane)"`
 }
 
 // duration is a time.Duration written as Go writes it ("90s", "1h30m"), with "d" for days.

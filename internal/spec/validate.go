@@ -128,8 +128,8 @@ func validateSpark(c *Cluster, add addFunc) {
 	default:
 		add("spark.submit", suggestOne(s.Submit, []string{SubmitSparkSubmit, SubmitREST}), "unknown submission path %q", s.Submit)
 	}
-	if s.Home != "" && c.Provider != "local" && c.Provider != "nomad" {
-		add("spark.home", "only the local provider (a Spark on this machine) and nomad (a Spark on every client node) use it; leave it out", "not used by provider %s", c.Provider)
+	if s.Home != "" && c.Provider != "local" && c.Provider != "nomad" && c.Provider != "hosts" {
+		add("spark.home", "only the local provider (a Spark on this machine), nomad and hosts (a Spark on every node) use it; leave it out", "not used by provider %s", c.Provider)
 	}
 }
 
@@ -269,6 +269,27 @@ func validateProviderBlocks(c *Cluster, add addFunc) {
 	}
 	if h := c.Hosts; h != nil && (h.Port < 1 || h.Port > 65535) {
 		add("hosts.port", "", "%d is not a port", h.Port)
+	}
+	if h := c.Hosts; h != nil && c.Provider == "hosts" {
+		if c.Workers.Count > len(h.Workers) {
+			add("workers.count", fmt.Sprintf("list more hosts in hosts.workers, or ask for at most %d", len(h.Workers)), "%d workers, but hosts.workers lists %d hosts", c.Workers.Count, len(h.Workers))
+		}
+		seen := map[string]bool{h.Master: true}
+		for i, w := range h.Workers {
+			if seen[w] {
+				add(fmt.Sprintf("hosts.workers[%d]", i), "give each host once; the master runs no worker", "%s is listed twice", w)
+			}
+			seen[w] = true
+		}
+		if h.Dir != "" && !filepath.IsAbs(h.Dir) {
+			add("hosts.dir", "give an absolute path on the hosts", "%q is not an absolute path", h.Dir)
+		}
+		if c.Lifetime != (Lifetime{}) {
+			add("lifetime", "leave it out: a master's agent cannot reach the other hosts over SSH to end the cluster (no private key is copied to a host)", "not supported by provider hosts")
+		}
+		if c.Autoscale.Policy != PolicyOff {
+			add("autoscale.policy", "leave it off, and add or remove hosts with sparkplane add/remove", "not supported by provider hosts")
+		}
 	}
 }
 

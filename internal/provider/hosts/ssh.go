@@ -333,8 +333,12 @@ func (c *Conn) Run(ctx context.Context, command string, stdin io.Reader) (string
 	if errors.As(err, &exit) {
 		return stdout.String(), &RunError{Host: c.Host, Command: command, ExitCode: exit.ExitStatus(), Stderr: stderr.String()}
 	}
+	var missing *ssh.ExitMissingError
+	if errors.Is(err, io.EOF) || errors.As(err, &missing) {
+		return stdout.String(), fmt.Errorf("%s: the connection was lost (the host went down, or its sshd stopped): %w", c.Host, err)
+	}
 	if err != nil {
-		return stdout.String(), fmt.Errorf("%s: %s: %w", c.Host, command, err)
+		return stdout.String(), fmt.Errorf("%s: %w", c.Host, err)
 	}
 	return stdout.String(), nil
 }

@@ -113,17 +113,10 @@ func (p *Provider) address(n *spec.Nomad) string {
 	return p.opts.Config().Address
 }
 
-// EventLogDir is on the master's client node: the event logs of a Nomad cluster live there
-// (storage.path when the spec gives one, which must exist on every client), until a shared
-// store is configured.
+// EventLogDir is on the master's client node (storage.path when the spec gives one, which must
+// exist on every client), until a shared store is configured.
 func (p *Provider) EventLogDir(name string, c *spec.Cluster) string {
-	if c != nil && c.Storage.Bucket != "" {
-		return fmt.Sprintf("s3a://%s/%sevent-logs/", c.Storage.Bucket, cmp.Or(c.Storage.Prefix, "clusters/"+name+"/"))
-	}
-	if c != nil && c.Storage.Path != "" {
-		return "file://" + c.Storage.Path
-	}
-	return "file:///var/tmp/sparkplane/" + name + "/event-logs"
+	return provider.NodesEventLogDir(name, c)
 }
 
 // nomadError turns an API error into what a user can act on.

@@ -8,8 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,6 +25,8 @@ type Host struct {
 	Addr string // its address, which sshd listens on (port 22)
 	// HostKey is the private host key file sshd serves; its .pub beside it.
 	HostKey string
+	// Private is what the host sees at PrivateDir.
+	Private string
 
 	t       testing.TB
 	dir     string
@@ -32,35 +36,61 @@ type Host struct {
 
 var seq atomic.Int32
 
-// Start makes n hosts whose sshd lets in the holder of the private key of authorizedKey (a
-// public key in authorized_keys form) as root. They go at the test's end.
+// PrivateDir is the directory each host has of its own (a bind mount in the mount namespace of
+// its sshd, and so of every session): the hosts share this machine's other files, so the
+// provider's default directory for root is made private to each.
+const PrivateDir = "/var/lib/sparkplane"
+
+// Start makes n hosts on a bridge of their own, 10.213.B.0/24, whose sshd lets in the holder
+// of the private key of authorizedKey (a public key in authorized_keys form) as root. The hosts
+// reach each other and this machine (10.213.B.1), nothing else. They go at the test's end.
 func Start(t testing.TB, n int, authorizedKey string) []*Host {
 	t.Helper()
 	if _, err := os.Stat("/usr/sbin/sshd"); err != nil {
 		t.Fatal("sshd is not installed (hack/setup.sh installs Debian's openssh-server)")
 	}
-	if err := os.MkdirAll("/run/sshd", 0o755); err != nil { // sshd's privilege separation
-		t.Fatal(err)
+	for _, d := range []string{"/run/sshd", PrivateDir} { // sshd's privilege separation; a mount point
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k := int(seq.Add(1))
+	block := (os.Getpid()*7 + k) % 250
+	bridge := fmt.Sprintf("spbr%d", (os.Getpid()*7+k)%100000)
+	ip(t, "link", "add", bridge, "type", "bridge")
+	t.Cleanup(func() { exec.Command("ip", "link", "del", bridge).Run() })
+	ip(t, "addr", "add", fmt.Sprintf("10.213.%d.1/24", block), "dev", bridge)
+	ip(t, "link", "set", bridge, "up")
+	// Where bridged traffic passes the firewall (br_netfilter, a FORWARD policy of DROP, as a
+	// Docker daemon leaves it), let the hosts' traffic through, on this bridge alone.
+	if _, err := exec.LookPath("iptables"); err == nil {
+		rule := []string{"FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT"}
+		if exec.Command("iptables", append([]string{"-I"}, rule...)...).Run() == nil {
+			t.Cleanup(func() { exec.Command("iptables", append([]string{"-D"}, rule...)...).Run() })
+		}
 	}
 	hosts := make([]*Host, n)
 	for i := range hosts {
-		// 10.213.X.0/30 per host: X from the process and a counter, so that parallel test
-		// binaries do not collide.
-		k := int(seq.Add(1))
-		block := (os.Getpid()*7 + k) % 250
-		name := fmt.Sprintf("sp%d-%d", os.Getpid()%100000, k)
-		h := &Host{Name: name, Addr: fmt.Sprintf("10.213.%d.2", block), t: t, dir: t.TempDir(), authKey: authorizedKey}
-		outer, inner := "vo"+name, "vi"+name
+		name := fmt.Sprintf("%s-%d", bridge, i)
+		h := &Host{Name: name, Addr: fmt.Sprintf("10.213.%d.%d", block, i+2), t: t, dir: t.TempDir(), authKey: authorizedKey}
+		outer, inner := fmt.Sprintf("vo%d-%d", (os.Getpid()*7+k)%100000, i), fmt.Sprintf("vi%d-%d", (os.Getpid()*7+k)%100000, i)
 		ip(t, "netns", "add", name)
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+		t.Cleanup(func() {
+			h.killAll() // what a failed test left running there
+			exec.Command("ip", "netns", "del", name).Run()
+		})
 		ip(t, "link", "add", outer, "type", "veth", "peer", "name", inner)
 		t.Cleanup(func() { exec.Command("ip", "link", "del", outer).Run() })
 		ip(t, "link", "set", inner, "netns", name)
-		ip(t, "addr", "add", fmt.Sprintf("10.213.%d.1/30", block), "dev", outer)
+		ip(t, "link", "set", outer, "master", bridge)
 		ip(t, "link", "set", outer, "up")
-		ip(t, "-n", name, "addr", "add", h.Addr+"/30", "dev", inner)
+		ip(t, "-n", name, "addr", "add", h.Addr+"/24", "dev", inner)
 		ip(t, "-n", name, "link", "set", inner, "up")
 		ip(t, "-n", name, "link", "set", "lo", "up")
+		h.Private = filepath.Join(h.dir, "private")
+		if err := os.MkdirAll(h.Private, 0o755); err != nil {
+			t.Fatal(err)
+		}
 		h.HostKey = filepath.Join(h.dir, "host_ed25519_key")
 		h.NewHostKey()
 		h.StartSSHD()
@@ -114,7 +144,8 @@ StrictModes no
 	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 		h.t.Fatal(err)
 	}
-	cmd := exec.Command("ip", "netns", "exec", h.Name, "/usr/sbin/sshd", "-D", "-e", "-f", cfg)
+	cmd := exec.Command("ip", "netns", "exec", h.Name, "unshare", "--mount", "--propagation", "private", "sh", "-c",
+		`mount --bind "$1" "$2" && exec /usr/sbin/sshd -D -e -f "$3"`, "sh", h.Private, PrivateDir, cfg)
 	p, err := daemon.Start("sshd "+h.Name, cmd, filepath.Join(h.dir, "sshd.log"))
 	if err != nil {
 		h.t.Fatal(err)
@@ -128,6 +159,22 @@ StrictModes no
 		}
 		return nil
 	})
+}
+
+// Down kills every process of the host (its sshd and every session, the agents): a host that
+// went down. StartSSHD brings it back.
+func (h *Host) Down() {
+	h.killAll()
+	h.StopSSHD()
+}
+
+func (h *Host) killAll() {
+	out, _ := exec.Command("ip", "netns", "pids", h.Name).Output()
+	for _, f := range strings.Fields(string(out)) {
+		if pid, err := strconv.Atoi(f); err == nil {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
 }
 
 // StopSSHD stops the host's sshd (a host that went down, or refuses connections).
