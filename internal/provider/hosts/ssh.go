@@ -315,7 +315,7 @@ func (e *RunError) Error() string {
 func (c *Conn) Run(ctx context.Context, command string, stdin io.Reader) (string, error) {
 	s, err := c.client.NewSession()
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", c.Host, err)
+		return "", fmt.Errorf("%s: cannot open an SSH session; the connection was likely lost (the host went down, or its sshd stopped): %w", c.Host, err)
 	}
 	defer s.Close()
 	var stdout, stderr bytes.Buffer

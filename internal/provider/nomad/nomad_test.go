@@ -102,12 +102,7 @@ func runNomad(t testing.TB, hcl string, mode string) *daemon.Process {
 		proc.Stop(30 * time.Second)
 		// The client mounts each task's secrets directory (a tmpfs) and leaves what it mounted
 		// when it stops: unmount it, so that the test's directory can go.
-		mounts, _ := os.ReadFile("/proc/self/mounts")
-		for _, line := range strings.Split(string(mounts), "\n") {
-			if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], dir+"/") {
-				syscall.Unmount(f[1], syscall.MNT_DETACH)
-			}
-		}
+		unmountUnder(dir)
 	})
 	return proc
 }
@@ -943,12 +938,7 @@ func startDocker(t *testing.T) string {
 	}
 	t.Cleanup(func() {
 		proc.Stop(30 * time.Second)
-		mounts, _ := os.ReadFile("/proc/self/mounts")
-		for _, line := range strings.Split(string(mounts), "\n") {
-			if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], dir+"/") {
-				syscall.Unmount(f[1], syscall.MNT_DETACH)
-			}
-		}
+		unmountUnder(dir) // the containers' overlays
 		os.RemoveAll(dir)
 	})
 	testutil.Eventually(t, time.Minute, "dockerd answers", func() error {
@@ -998,4 +988,14 @@ func javaImage(t *testing.T, sock string) string {
 	}
 	tar.Wait()
 	return image
+}
+
+// unmountUnder detaches every mount below dir that a daemon left when it stopped.
+func unmountUnder(dir string) {
+	mounts, _ := os.ReadFile("/proc/self/mounts")
+	for _, line := range strings.Split(string(mounts), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], dir+"/") {
+			syscall.Unmount(f[1], syscall.MNT_DETACH)
+		}
+	}
 }
