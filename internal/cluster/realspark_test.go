@@ -46,16 +46,23 @@ func (r realEnv) newEnv(t *testing.T) *clustertest.Env {
 	return e
 }
 
-// forEachLine runs f once for every tested Spark line, each as a subtest named after it.
+// forEachLine runs f once for every tested Spark line, each as a subtest named after it: for what
+// Spark's version changes (its submission protocols, its JSON, its event logs).
 func forEachLine(t *testing.T, f func(t *testing.T, r realEnv)) {
 	for _, line := range sparktest.Lines() {
-		t.Run("Spark"+line, func(t *testing.T) {
-			r := realEnv{line: line, home: sparktest.RealHome(t, line)}
-			r.jar = sparktest.JVMExample(t, line)
-			r.pi = filepath.Join(testutil.RepoRoot(t), "examples", "pi.py")
-			f(t, r)
-		})
+		onLine(t, line, f)
 	}
+}
+
+// onLine runs f on one Spark line, as a subtest named after it: for what sparkplane does the same
+// whatever Spark's version, which the tests of forEachLine already hold to each line.
+func onLine(t *testing.T, line string, f func(t *testing.T, r realEnv)) {
+	t.Run("Spark"+line, func(t *testing.T) {
+		r := realEnv{line: line, home: sparktest.RealHome(t, line)}
+		r.jar = sparktest.JVMExample(t, line)
+		r.pi = filepath.Join(testutil.RepoRoot(t), "examples", "pi.py")
+		f(t, r)
+	})
 }
 
 // TestRealSparkCluster takes one cluster per Spark line through what users do with it: create,
@@ -368,7 +375,7 @@ func TestRealSparkCluster(t *testing.T) {
 
 // TestRealSparkCreateEightWorkers: eight real Spark workers register, and destroy removes them.
 func TestRealSparkCreateEightWorkers(t *testing.T) {
-	forEachLine(t, func(t *testing.T, r realEnv) {
+	onLine(t, sparktest.Oldest(), func(t *testing.T, r realEnv) {
 		e := r.newEnv(t)
 		ctx := context.Background()
 		ref := cluster.Ref{Name: "eight"}
@@ -392,7 +399,7 @@ func TestRealSparkCreateEightWorkers(t *testing.T) {
 // TestRealSparkLifetimes: an idle cluster and an aged one remove themselves, on real Spark.
 func TestRealSparkLifetimes(t *testing.T) {
 	t.Parallel() // it mostly waits for its clusters' clocks: beside TestRealSparkHistory
-	forEachLine(t, func(t *testing.T, r realEnv) {
+	onLine(t, sparktest.Newest(), func(t *testing.T, r realEnv) {
 		e := r.newEnv(t)
 		ctx := context.Background()
 		t.Cleanup(func() {
@@ -445,10 +452,9 @@ func TestRealSparkLifetimes(t *testing.T) {
 	})
 }
 
-// TestRealSparkRESTAndRun: a cluster with Spark's REST submission server takes a JVM job and its
-// cancel through it; then throw-away runs create a cluster, run the Python example (once to its
-// end, once failing), and destroy it; a run whose job cannot be submitted makes no cluster.
-func TestRealSparkRESTAndRun(t *testing.T) {
+// TestRealSparkREST: a cluster with Spark's REST submission server takes a JVM job and its cancel
+// through it.
+func TestRealSparkREST(t *testing.T) {
 	forEachLine(t, func(t *testing.T, r realEnv) {
 		e := r.newEnv(t)
 		ctx := context.Background()
@@ -484,10 +490,19 @@ func TestRealSparkRESTAndRun(t *testing.T) {
 		if err := e.M.Destroy(ctx, ref); err != nil {
 			t.Fatal(err)
 		}
+		e.NothingLeft(t, "rest")
+	})
+}
 
+// TestRealSparkRun: throw-away runs create a cluster, run the Python example (once to its end, once
+// failing), and destroy it; a run whose job cannot be submitted makes no cluster.
+func TestRealSparkRun(t *testing.T) {
+	onLine(t, sparktest.Newest(), func(t *testing.T, r realEnv) {
+		e := r.newEnv(t)
+		ctx := context.Background()
 		logs := t.TempDir()
-		stdout.Reset()
-		job, err = e.M.Run(ctx, clustertest.Spec(t, "name: once\nworkers: {count: 1, cores: 1}\n"), cluster.JobSpec{Application: r.pi, Args: []string{"2"}},
+		var stdout bytes.Buffer
+		job, err := e.M.Run(ctx, clustertest.Spec(t, "name: once\nworkers: {count: 1, cores: 1}\n"), cluster.JobSpec{Application: r.pi, Args: []string{"2"}},
 			cluster.RunOptions{SaveLogs: logs, Wait: cluster.WaitOptions{Stdout: &stdout}})
 		if err != nil || job.State != state.JobFinished || !strings.Contains(stdout.String(), "Pi is roughly") {
 			t.Fatalf("run: %+v %v %q", job, err, stdout.String())

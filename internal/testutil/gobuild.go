@@ -31,10 +31,7 @@ func Build(t testing.TB, importPath string) string {
 	if p, ok := built[importPath]; ok {
 		return p
 	}
-	dir := filepath.Join(os.TempDir(), fmt.Sprintf("sparkplane-test-bin-%d", os.Getuid()))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := BinDir(t)
 	name := path.Base(importPath)
 	tmp, err := os.CreateTemp(dir, "."+name+"-*")
 	if err != nil {
@@ -52,6 +49,17 @@ func Build(t testing.TB, importPath string) string {
 	}
 	built[importPath] = final
 	return final
+}
+
+// BinDir is the directory, one per user under the system's temp dir, where tests keep what they
+// build and reuse: binaries, Spark packed for shipping.
+func BinDir(t testing.TB) string {
+	t.Helper()
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("sparkplane-test-bin-%d", os.Getuid()))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // Eventually calls cond until it returns nil or timeout passes, then fails with cond's last error.

@@ -88,7 +88,7 @@ aws: {region: %s, zones: 3, allowedCIDRs: [203.0.113.0/24], gateway: true, endpo
 // proven by TestAWSConformanceOnRealSpark.)
 func TestAWSLifecycleOnRealSpark(t *testing.T) {
 	t.Parallel() // each test has a moto and a Terraform of its own
-	line := sparktest.Lines()[len(sparktest.Lines())-1]
+	line := sparktest.Newest()
 	home := sparktest.RealHome(t, line)
 	jar := sparktest.JVMExample(t, line)
 	dist, err := spark.OpenHome(home)

@@ -18,7 +18,7 @@ import (
 // agents running real Spark of the oldest line (TestAWSLifecycleOnRealSpark runs the newest).
 func TestAWSConformanceOnRealSpark(t *testing.T) {
 	t.Parallel() // each test has a moto and a Terraform of its own
-	home := sparktest.RealHome(t, sparktest.Lines()[0])
+	home := sparktest.RealHome(t, sparktest.Oldest())
 	e := newEnv(t, home)
 	awstest.Boot(t, e.moto, testutil.Build(t, "github.com/sparkplane/sparkplane/cmd/sparkplane"), "")
 	dist, err := spark.OpenHome(home)

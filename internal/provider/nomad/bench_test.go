@@ -34,7 +34,7 @@ func BenchmarkRealSparkCreate(b *testing.B) {
 		b.Skip("runs a Nomad agent and real Spark")
 	}
 	addr, _ := startNomadServer(b, false, "client {\n  memory_total_mb = 65536\n  cpu_total_compute = 40000\n}")
-	home := sparktest.RealHome(b, sparktest.Lines()[len(sparktest.Lines())-1])
+	home := sparktest.RealHome(b, sparktest.Newest())
 	specs := specFor(b, addr, home)
 	bin := testutil.Build(b, "github.com/sparkplane/sparkplane/cmd/sparkplane")
 	p := newProvider(addr)

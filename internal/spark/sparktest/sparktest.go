@@ -83,6 +83,52 @@ func Lines() []string {
 	return names
 }
 
+// Oldest and Newest are the first and last of Lines: a test of what does not depend on Spark's
+// version runs on one of them, so that each line still runs a share of such tests.
+func Oldest() string { return Lines()[0] }
+
+// Newest: see Oldest.
+func Newest() string {
+	l := Lines()
+	return l[len(l)-1]
+}
+
+// Packed is the Spark at home packed as sparkplane ships it to nodes (spark.Pack), made once and
+// kept in testutil.BinDir while it is newer than the distribution and than spark.Pack's source:
+// packing 400 MB takes most of a minute under -race, and the tests of several providers ship
+// Spark. Processes that pack at once each write a file of their own and rename it into place.
+func Packed(t testing.TB, home, version string) string {
+	t.Helper()
+	path := filepath.Join(testutil.BinDir(t), "packed-"+spark.TarballName(version))
+	if fi, err := os.Stat(path); err == nil {
+		fresh := true
+		for _, src := range []string{filepath.Join(home, "RELEASE"), filepath.Join(home, "jars"), filepath.Join(testutil.RepoRoot(t), "internal", "spark", "dist.go")} {
+			if si, err := os.Stat(src); err != nil || si.ModTime().After(fi.ModTime()) {
+				fresh = false
+			}
+		}
+		if fresh {
+			return path
+		}
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".packed-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(f.Name())
+	if err := spark.Pack(f, home, version); err != nil {
+		f.Close()
+		t.Fatalf("pack Spark %s: %v", version, err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // JVMExample builds examples/jvm for a line's Spark (once; the script skips an up-to-date build)
 // and returns the jar.
 func JVMExample(t testing.TB, line string) string {
