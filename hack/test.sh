@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Everything CI runs: formatting, vet, the whole test suite with the race detector, and a bounded
-# fuzz of the spec decoder. Tests start every server they need themselves.
+# Everything CI runs: formatting, vet, the whole test suite (with the race detector, but for the
+# tests on real Spark), and a bounded fuzz of the spec decoder. Tests start every server they need themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,33 +27,39 @@ fi
 "$tools/staticcheck" ./...
 
 # Two runs side by side, of about equal length. The first: everything but the TestRealSpark…
-# tests (the AWS package's applies against moto dominate it, and wait more than they compute; its
-# two tests of booted nodes on real Spark, TestAWS…OnRealSpark, run here too), then the providers'
-# and internal/monitoring's TestRealSpark… tests. The second: the TestRealSpark… tests of
-# internal/cluster (the longest) and internal/spark, one package at a time. Two packages of real Spark at
-# once in either run would starve each other's JVMs on 2 cores. Each run's output is kept whole
-# and printed when both have ended. "go test -run RealSpark ./..." runs every test on real Spark.
-echo "== go test -race: the suite, and real Apache Spark $(./hack/spark-home --version 3.5) and $(./hack/spark-home --version 4) beside it"
+# tests, under the race detector (the AWS package's applies against moto dominate it, and wait
+# more than they compute; its two tests of booted nodes on real Spark, TestAWS…OnRealSpark, run
+# here too), then the TestRealSpark… tests of the hosts and local providers and
+# internal/monitoring. The second: the TestRealSpark… tests of internal/cluster (the longest),
+# the Nomad provider and internal/spark. Both lists are in $first and $second below. The
+# TestRealSpark… tests run without the race detector: the code they drive in this process is the
+# code the suite's tests drive under it (the agents are separate, uninstrumented binaries either
+# way), and instrumented, the in-process packing, copying and polling doubled their time on 2
+# cores. Packages run one at a time in each: two of real Spark at once in either run would
+# starve each other's JVMs. Each run's output is kept whole and printed when both have ended.
+# "go test -run RealSpark ./..." runs every test on real Spark.
+first="./internal/provider/hosts ./internal/provider/local ./internal/monitoring"
+second="./internal/cluster ./internal/provider/nomad ./internal/spark"
+echo "== go test: the suite under -race, and real Apache Spark $(./hack/spark-home --version 3.5) and $(./hack/spark-home --version 4) beside it"
 logs=$(mktemp -d)
-second="./internal/cluster ./internal/spark"
+# shellcheck disable=SC2086 # lists of packages
 ( go test -race -count=1 -timeout 45m -skip '^TestRealSpark' ./... &&
-  go test -race -count=1 -timeout 30m -p 1 -run '^TestRealSpark' ./internal/provider/... ./internal/monitoring ) >"$logs/suite" 2>&1 &
+  go test -count=1 -timeout 30m -p 1 -run '^TestRealSpark' $first ) >"$logs/suite" 2>&1 &
 suite=$!
 real_rc=0
 # shellcheck disable=SC2086 # a list of packages
-go test -race -count=1 -timeout 45m -p 1 -run '^TestRealSpark' $second >"$logs/real" 2>&1 || real_rc=$?
+go test -count=1 -timeout 45m -p 1 -run '^TestRealSpark' $second >"$logs/real" 2>&1 || real_rc=$?
 suite_rc=0
 wait "$suite" || suite_rc=$?
-echo "-- the suite, then the real-Spark tests of the providers and internal/monitoring"; cat "$logs/suite"
+echo "-- the suite, then the real-Spark tests of $first"; cat "$logs/suite"
 echo "-- the real-Spark tests of $second"; cat "$logs/real"
 rm -rf "$logs"
 if [ "$suite_rc" -ne 0 ] || [ "$real_rc" -ne 0 ]; then
-  echo "go test failed (suite and providers: exit $suite_rc, $second on real Spark: exit $real_rc)"; exit 1
+  echo "go test failed (suite and $first: exit $suite_rc; $second on real Spark: exit $real_rc)"; exit 1
 fi
 # Every package with TestRealSpark… tests is in one of the two runs.
 for pkg in $(grep -l '^func TestRealSpark' $(git ls-files '*_test.go') | xargs -n1 dirname | sort -u); do
-  case " $second " in *" ./$pkg "*) continue ;; esac
-  case "$pkg" in internal/provider/*|internal/monitoring) continue ;; esac
+  case " $first $second " in *" ./$pkg "*) continue ;; esac
   echo "$pkg has TestRealSpark… tests that neither run runs; add it to one"; exit 1
 done
 
