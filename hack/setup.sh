@@ -24,6 +24,8 @@ command -v dockerd >/dev/null || need_apt+=(docker.io)
 # The hosts provider's tests run Debian's real sshd in network namespaces (iproute2).
 command -v sshd >/dev/null || [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
 command -v ip >/dev/null || need_apt+=(iproute2)
+# ...where an agent comes back after a reboot by cron's @reboot (the hosts have no systemd).
+command -v crontab >/dev/null || need_apt+=(cron)
 # hack/spark-home installs pyspark into a virtual environment of its own.
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then

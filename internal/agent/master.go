@@ -366,6 +366,17 @@ func (m *master) reconcile(ctx context.Context) {
 	if len(gone) == 0 {
 		return
 	}
+	if p.Capabilities().ScaledFromHere {
+		// Removed from outside (sparkplane remove on the user's machine): nothing to clean up,
+		// and no replacement to make from here.
+		m.mu.Lock()
+		for _, id := range gone {
+			delete(m.registry, id)
+		}
+		m.mu.Unlock()
+		m.event("worker", fmt.Sprintf("%s left the cluster", strings.Join(gone, ", ")))
+		return
+	}
 	if err := p.RemoveWorkers(ctx, m.cfg.Cluster, gone); err != nil {
 		m.event("worker", fmt.Sprintf("workers %s are gone and could not be cleaned up: %v", strings.Join(gone, ", "), err))
 		return
@@ -732,7 +743,10 @@ func (m *master) removeWorkers(ctx context.Context, req agentapi.RemoveWorkersRe
 	if err := errors.Join(errs...); err != nil && !req.Force {
 		return nil, http.StatusConflict, "add --force to remove them anyway", err
 	}
-	if err := p.RemoveWorkers(ctx, m.cfg.Cluster, chosen); err != nil {
+	what := "removed"
+	if req.DrainOnly {
+		what = "drained (for the caller to remove)"
+	} else if err := p.RemoveWorkers(ctx, m.cfg.Cluster, chosen); err != nil {
 		return nil, http.StatusInternalServerError, "", fmt.Errorf("remove workers: %w", err)
 	}
 	m.mu.Lock()
@@ -740,7 +754,7 @@ func (m *master) removeWorkers(ctx context.Context, req agentapi.RemoveWorkersRe
 		delete(m.registry, id)
 	}
 	m.mu.Unlock()
-	m.event("scale", fmt.Sprintf("removed %s after draining (%d → %d workers)", strings.Join(chosen, ", "), len(workers), len(workers)-len(chosen)))
+	m.event("scale", fmt.Sprintf("%s %s after draining (%d → %d workers)", what, strings.Join(chosen, ", "), len(workers), len(workers)-len(chosen)))
 	return chosen, 0, "", nil
 }
 

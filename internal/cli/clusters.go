@@ -262,21 +262,45 @@ func (f *Factory) plan(cmd *cobra.Command, c *spec.Cluster, output string) error
 }
 
 func newListCmd(f *Factory) *cobra.Command {
-	var prov, output string
+	var prov, file, output string
 	cmd := &cobra.Command{
-		Use:     "list",
+		Use:     "list [-p PROVIDER] [-f SPEC | -p hosts HOST...]",
 		Aliases: []string{"ls"},
 		Short:   "List clusters",
-		Long:    `List the clusters the providers show: the local provider's, and those of every provider a cluster was created on from this machine.`,
+		Long: `List the clusters the providers show: the local provider's, and those of every provider a cluster was created on from this machine.
+
+Clusters on machines you have (provider hosts) are found on the machines themselves: give a spec
+whose hosts block names them and says how to reach them (-f), or the hosts (-p hosts HOST...).
+Each master's manifest is read, whoever created the cluster; the clusters found are remembered
+here, and every other verb then works on them as on the machine that created them.`,
 		Example: `  sparkplane list
-  sparkplane list -o json`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+  sparkplane list -o json
+  sparkplane list -f lab.yaml
+  sparkplane list -p hosts node1.lab`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 && prov != "hosts" {
+				return usagef("list takes hosts as arguments only with -p hosts (got %s)", strings.Join(args, " "))
+			}
 			m, _, err := f.manager("")
 			if err != nil {
 				return err
 			}
-			list, err := m.List(cmd.Context(), prov)
+			var list []cluster.Summary
+			if file != "" || len(args) > 0 {
+				sf := specFlags{file: file, provider: prov, hosts: args}
+				c, lerr := sf.load(cmd.Context(), "find")
+				if lerr != nil {
+					return lerr
+				}
+				list, err = m.Find(cmd.Context(), c)
+				if err != nil && len(list) > 0 {
+					f.IO.Warn("%v", err)
+					err = nil
+				}
+			} else {
+				list, err = m.List(cmd.Context(), prov)
+			}
 			if err != nil {
 				return err
 			}
@@ -295,6 +319,8 @@ func newListCmd(f *Factory) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&prov, "provider", "p", "", "list only this provider's clusters")
+	cmd.Flags().StringVarP(&file, "file", "f", "", "provider hosts: find the clusters on the hosts this spec names")
+	cmd.Flags().BoolVar(&f.trustNewHosts, "trust-new-hosts", false, "provider hosts: trust hosts that known_hosts does not list, adding their keys (the fingerprints are printed)")
 	addOutputFlag(cmd, &output)
 	return cmd
 }
@@ -489,27 +515,41 @@ func newAddCmd(f *Factory) *cobra.Command {
 	var rf refFlags
 	var output string
 	cmd := &cobra.Command{
-		Use:     "add NAME [COUNT]",
-		Short:   "Add workers to a cluster",
-		Long:    `Start COUNT more workers (default 1) and wait until Spark has registered them. The cluster's workers.max bounds the total.`,
-		Example: "  sparkplane add laptop 2\n  sparkplane add -n laptop",
-		Args:    cobra.MaximumNArgs(2),
+		Use:   "add NAME [COUNT | HOST...]",
+		Short: "Add workers to a cluster",
+		Long: `Start COUNT more workers (default 1) and wait until Spark has registered them. The cluster's
+workers.max bounds the total.
+
+On provider hosts, name the machines to add (each is checked and installed as create does, over
+SSH from this machine), or give a count to take the next unused hosts of hosts.workers.`,
+		Example: "  sparkplane add laptop 2\n  sparkplane add -n laptop\n  sparkplane add lab node4.lab node5.lab",
+		Args:    cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref, rest, err := rf.ref(args)
 			if err != nil {
 				return err
 			}
 			n := 1
+			var hosts []string
 			if len(rest) == 1 {
-				if n, err = strconv.Atoi(rest[0]); err != nil || n < 1 {
+				if n, err = strconv.Atoi(rest[0]); err != nil {
+					hosts = rest // a host's name, not a count
+				} else if n < 1 {
 					return usagef("COUNT must be a whole number of at least 1, not %q", rest[0])
 				}
+			} else if len(rest) > 1 {
+				hosts = rest
 			}
 			m, _, err := f.manager("")
 			if err != nil {
 				return err
 			}
-			added, err := m.Add(cmd.Context(), ref, n)
+			var added []string
+			if hosts != nil {
+				added, err = m.AddHosts(cmd.Context(), ref, hosts)
+			} else {
+				added, err = m.Add(cmd.Context(), ref, n)
+			}
 			if err != nil {
 				return err
 			}
@@ -536,8 +576,12 @@ func newRemoveCmd(f *Factory) *cobra.Command {
 		Long: `Remove workers gracefully: each is decommissioned in Spark first (it takes no new work, its
 executors and cached blocks move to other workers), and stopped once no driver runs on it.
 Name the workers, or give a count (as --count N, or as a number after the cluster's name) to
-have sparkplane pick idle ones. The cluster's workers.min bounds what is left.`,
-		Example: "  sparkplane remove laptop 2\n  sparkplane remove laptop --count 2\n  sparkplane remove laptop worker-3",
+have sparkplane pick idle ones. The cluster's workers.min bounds what is left. A worker that
+runs a driver (a job in cluster mode) is refused unless --force.
+
+On provider hosts, a worker is named by its host; this machine removes what the cluster put
+there, once Spark has let go of it, leaving the host as it was.`,
+		Example: "  sparkplane remove laptop 2\n  sparkplane remove laptop --count 2\n  sparkplane remove laptop worker-3\n  sparkplane remove lab node4.lab",
 		Args:    cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref, nodes, err := rf.ref(args)

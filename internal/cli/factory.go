@@ -2,6 +2,7 @@ package cli
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"github.com/sparkplane/sparkplane/internal/provider/hosts"
 	"github.com/sparkplane/sparkplane/internal/provider/local"
 	"github.com/sparkplane/sparkplane/internal/provider/nomad"
+	"github.com/sparkplane/sparkplane/internal/spark"
+	"github.com/sparkplane/sparkplane/internal/spec"
 	"github.com/sparkplane/sparkplane/internal/state"
 )
 
@@ -144,7 +147,11 @@ func (f *Factory) Providers() (*provider.Registry, error) {
 	})
 	r.Register(nomad.Name, func() (provider.Provider, error) { return nomad.New(nomad.Options{}), nil })
 	r.Register(hosts.Name, func() (provider.Provider, error) {
-		return hosts.New(hosts.Options{Root: home, TrustNewHosts: f.trustNewHosts, Getenv: f.Getenv}), nil
+		// Hosts added after create get the Spark create would use, found (or downloaded) again.
+		return hosts.New(hosts.Options{Root: home, TrustNewHosts: f.trustNewHosts, Getenv: f.Getenv,
+			Spark: func(ctx context.Context, c *spec.Cluster) (*spark.Distribution, error) {
+				return f.resolveSpark(ctx, c, "", &progress{io: f.IO})
+			}}), nil
 	})
 	return r, nil
 }

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -143,28 +144,8 @@ func (m *Manager) List(ctx context.Context, only string) ([]Summary, error) {
 			continue
 		}
 		for _, c := range list {
-			s := Summary{Name: c.Name, Provider: c.Provider, CreatedAt: c.CreatedAt, Agent: c.Agent, State: StateRunning}
-			masterUp := false
-			for _, n := range c.Nodes {
-				if n.Role == "worker" {
-					s.Workers++
-					if n.State == provider.NodeRunning {
-						s.Running++
-					}
-				} else if n.State == provider.NodeRunning {
-					masterUp = true
-				}
-			}
-			switch {
-			case c.Spec == nil:
-				s.State = "broken" // a directory without its record: sparkplane destroy removes it
-			case !masterUp:
-				s.State = StateNoMaster
-			case s.Running < s.Workers:
-				s.State = StateDegraded
-			}
 			seen[c.Name] = true
-			out = append(out, s)
+			out = append(out, summary(c))
 		}
 	}
 	// Clusters the state says run but no provider shows are gone: say so once, then forget them.
@@ -179,29 +160,132 @@ func (m *Manager) List(ctx context.Context, only string) ([]Summary, error) {
 	return out, nil
 }
 
-// Add starts n more workers and waits until Spark has registered them.
-func (m *Manager) Add(ctx context.Context, ref Ref, n int) ([]string, error) {
-	client, _, err := m.connect(ctx, ref)
+// summary is what list shows of a cluster.
+func summary(c provider.Cluster) Summary {
+	s := Summary{Name: c.Name, Provider: c.Provider, CreatedAt: c.CreatedAt, Agent: c.Agent, State: StateRunning}
+	masterUp := false
+	for _, n := range c.Nodes {
+		if n.Role == "worker" {
+			s.Workers++
+			if n.State == provider.NodeRunning {
+				s.Running++
+			}
+		} else if n.State == provider.NodeRunning {
+			masterUp = true
+		}
+	}
+	switch {
+	case c.Spec == nil:
+		s.State = "broken" // a directory without its record: sparkplane destroy removes it
+	case !masterUp:
+		s.State = StateNoMaster
+	case s.Running < s.Workers:
+		s.State = StateDegraded
+	}
+	return s
+}
+
+// Find lists the clusters found where the spec c says to look (for provider hosts: on the
+// machines it names), made from whichever machine, and remembers them here, so that every
+// other verb works on them as on the machine that made them.
+func (m *Manager) Find(ctx context.Context, c *spec.Cluster) ([]Summary, error) {
+	p, err := m.Providers.Get(c.Provider)
 	if err != nil {
 		return nil, err
+	}
+	f, ok := p.(provider.Finder)
+	if !ok {
+		return nil, fmt.Errorf("provider %s shows every cluster it has without a spec to say where: sparkplane list -p %s", p.Name(), p.Name())
+	}
+	found, err := f.Find(ctx, c)
+	var out []Summary
+	for _, fc := range found {
+		if _, gerr := m.Store.GetCluster(ctx, fc.Name); gerr != nil {
+			specJSON, _ := json.Marshal(fc.Spec)
+			endpoint, _ := json.Marshal(map[string]string{"agent": fc.Agent})
+			if perr := m.Store.PutCluster(ctx, state.Cluster{Name: fc.Name, Provider: p.Name(), Status: state.ClusterRunning, Spec: specJSON,
+				Endpoint: endpoint, CreatedAt: fc.CreatedAt}); perr != nil {
+				return nil, perr
+			}
+			m.Store.AddEvent(ctx, state.Event{Cluster: fc.Name, Kind: "find", Message: "found on " + p.Name() + ", made from another machine"})
+		}
+		out = append(out, summary(fc))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, err
+}
+
+// Add starts n more workers and waits until Spark has registered them.
+func (m *Manager) Add(ctx context.Context, ref Ref, n int) ([]string, error) {
+	return m.add(ctx, ref, n, nil)
+}
+
+// AddHosts adds workers on the named hosts, for a provider that puts clusters on machines the
+// user has (a provider.HostAdder), and waits until Spark has registered them.
+func (m *Manager) AddHosts(ctx context.Context, ref Ref, hosts []string) ([]string, error) {
+	return m.add(ctx, ref, len(hosts), hosts)
+}
+
+func (m *Manager) add(ctx context.Context, ref Ref, n int, hosts []string) ([]string, error) {
+	client, pc, err := m.connect(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	p, err := m.resolve(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	adder, named := p.(provider.HostAdder)
+	if hosts != nil && !named {
+		return nil, fmt.Errorf("provider %s makes the machines it runs on: give a number of workers to add, not hosts", p.Name())
 	}
 	before, err := client.Status(ctx)
 	if err != nil {
 		return nil, err
 	}
 	pr := m.progress()
-	pr.Start(fmt.Sprintf("Adding %d worker(s) to %s", n, ref.Name))
-	res, err := client.AddWorkers(ctx, n)
+	what := fmt.Sprintf("%d worker(s)", n)
+	if hosts != nil {
+		what = fmt.Sprint(hosts)
+	}
+	pr.Start(fmt.Sprintf("Adding %s to %s", what, ref.Name))
+	var added []string
+	if p.Capabilities().ScaledFromHere {
+		// The master's agent cannot reach new nodes: this machine installs them.
+		added, err = m.addHere(ctx, p, adder, pc, n, hosts)
+	} else {
+		var res *agentapi.WorkersResult
+		if res, err = client.AddWorkers(ctx, n); err == nil {
+			added = res.Nodes
+		}
+	}
 	if err != nil {
 		pr.Fail("Add failed")
 		return nil, err
 	}
-	if _, err := m.waitReady(ctx, client, before.AliveWorkers()+len(res.Nodes)); err != nil {
+	if _, err := m.waitReady(ctx, client, before.AliveWorkers()+len(added)); err != nil {
 		pr.Fail("The new workers did not register")
-		return res.Nodes, err
+		return added, err
 	}
-	pr.Done(fmt.Sprintf("added %d worker(s): %v", len(res.Nodes), res.Nodes))
-	return res.Nodes, nil
+	pr.Done(fmt.Sprintf("added %d worker(s): %v", len(added), added))
+	return added, nil
+}
+
+// addHere adds workers through the provider from this machine, under the cluster's lock, within
+// workers.max.
+func (m *Manager) addHere(ctx context.Context, p provider.Provider, adder provider.HostAdder, pc *provider.Cluster, n int, hosts []string) ([]string, error) {
+	unlock, err := m.Store.Lock(ctx, "cluster/"+pc.Name, "add")
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if have := len(pc.Workers()); pc.Spec != nil && have+n > pc.Spec.Workers.Max {
+		return nil, fmt.Errorf("adding %d would make %d workers, above workers.max %d of %s", n, have+n, pc.Spec.Workers.Max, pc.Name)
+	}
+	if hosts != nil {
+		return adder.AddHosts(ctx, pc.Name, hosts)
+	}
+	return p.AddWorkers(ctx, pc.Name, n)
 }
 
 // Remove drains and removes workers: the named ones, or count idle ones.
@@ -210,16 +294,35 @@ func (m *Manager) Remove(ctx context.Context, ref Ref, req agentapi.RemoveWorker
 	if err != nil {
 		return nil, err
 	}
+	p, err := m.resolve(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	here := p.Capabilities().ScaledFromHere
 	pr := m.progress()
 	what := fmt.Sprintf("%d worker(s)", req.Count)
 	if len(req.Nodes) > 0 {
 		what = fmt.Sprint(req.Nodes)
 	}
 	pr.Start(fmt.Sprintf("Draining and removing %s from %s", what, ref.Name))
+	// Where the master's agent cannot reach the nodes, it drains them in Spark and this machine
+	// removes them.
+	req.DrainOnly = here
 	res, err := client.RemoveWorkers(ctx, req)
 	if err != nil {
 		pr.Fail("Remove failed")
 		return nil, err
+	}
+	if here {
+		unlock, err := m.Store.Lock(ctx, "cluster/"+ref.Name, "remove")
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+		if err := p.RemoveWorkers(ctx, ref.Name, res.Nodes); err != nil {
+			pr.Fail("Remove failed")
+			return nil, fmt.Errorf("%v were drained in Spark, but not removed: %w; run remove again", res.Nodes, err)
+		}
 	}
 	pr.Done(fmt.Sprintf("removed %v after decommissioning them in Spark", res.Nodes))
 	return res.Nodes, nil

@@ -68,6 +68,23 @@ type Capabilities struct {
 	// ShipsSpark: the provider takes a Spark distribution from this machine to its nodes
 	// (CreateOptions.Spark), so that they never depend on Apache's mirrors.
 	ShipsSpark bool
+	// ScaledFromHere: the cluster's agents cannot make or unmake nodes (they hold no credential
+	// to reach the others), so this machine adds and removes workers through the provider, with
+	// the master's agent draining them in Spark first. The master's agent neither replaces lost
+	// workers nor autoscales.
+	ScaledFromHere bool
+}
+
+// A Finder finds clusters where a spec says to look (the hosts provider: on the machines the
+// spec names), whichever machine made them, and remembers them, so that Get and the rest work
+// on them here.
+type Finder interface {
+	Find(ctx context.Context, c *spec.Cluster) ([]Cluster, error)
+}
+
+// A HostAdder adds workers on machines the caller names, rather than on new ones it makes.
+type HostAdder interface {
+	AddHosts(ctx context.Context, name string, hosts []string) ([]string, error)
 }
 
 // AgentTransport is implemented by providers whose agents serve TLS with the cluster's own

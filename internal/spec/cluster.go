@@ -192,6 +192,8 @@ type Hosts struct {
 	// Dir is where each host keeps the cluster's files ("": /var/lib/sparkplane for root,
 	// ~/.local/share/sparkplane for another user).
 	Dir string `json:"dir,omitempty"`
+	// Jump is the host every other is reached through ([user@]host[:port]), or "".
+	Jump string `json:"jump,omitempty"`
 }
 
 // Origin records where each field of a loaded spec came from.

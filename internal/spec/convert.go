@@ -115,7 +115,7 @@ func (v *clusterV1) convert(o *Origin, fallbackName string) (*Cluster, ErrorList
 	}
 	if h := v.Hosts; h != nil {
 		c.Hosts = &Hosts{Master: h.Master, Workers: h.Workers, User: h.User, Port: intOr(h.Port, defaultSSHPort), IdentityFile: h.IdentityFile,
-			KnownHosts: h.KnownHosts, Dir: h.Dir}
+			KnownHosts: h.KnownHosts, Dir: h.Dir, Jump: h.Jump}
 	}
 	return c, errs
 }

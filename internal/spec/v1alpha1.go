@@ -149,6 +149,7 @@ type hostsV1 struct {
 	IdentityFile string   `yaml:"identityFile" doc:"SSH private key file"`
 	KnownHosts   string   `yaml:"knownHosts" doc:"known_hosts file the hosts' keys are checked against (default ~/.ssh/known_hosts)"`
 	Dir          string   `yaml:"dir" doc:"directory on each host for sparkplane's files (default /var/lib/sparkplane as root, else ~/.local/share/sparkplane)"`
+	Jump         string   `yaml:"jump" doc:"a host to reach the others through, [user@]host[:port] as ssh -J takes it; the agents' API is reached through it too"`
 }
 
 // duration is a time.Duration written as Go writes it ("90s", "1h30m"), with "d" for days.

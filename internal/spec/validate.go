@@ -18,6 +18,8 @@ var (
 	bucketRe  = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 	regionRe  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d$`)
 	dnsRe     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	// jumpHost is ssh -J's [user@]host[:port], the host a name, an IPv4 address or [IPv6].
+	jumpHost = regexp.MustCompile(`^([A-Za-z0-9._-]+@)?([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?$`)
 )
 
 // reservedConf are Spark properties sparkplane sets itself; a spec that sets them would break the
@@ -280,6 +282,9 @@ func validateProviderBlocks(c *Cluster, add addFunc) {
 				add(fmt.Sprintf("hosts.workers[%d]", i), "give each host once; the master runs no worker", "%s is listed twice", w)
 			}
 			seen[w] = true
+		}
+		if h.Jump != "" && !jumpHost.MatchString(h.Jump) {
+			add("hosts.jump", "write it as ssh -J takes it: [user@]host[:port], e.g. admin@bastion.example.com:2222", "%q is not a host", h.Jump)
 		}
 		if h.Dir != "" && !filepath.IsAbs(h.Dir) {
 			add("hosts.dir", "give an absolute path on the hosts", "%q is not an absolute path", h.Dir)

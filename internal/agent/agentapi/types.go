@@ -236,6 +236,9 @@ type RemoveWorkersRequest struct {
 	Count        int           `json:"count,omitempty"`
 	DrainTimeout time.Duration `json:"drainTimeout,omitempty"`
 	Force        bool          `json:"force,omitempty"` // stop even workers that still run drivers
+	// DrainOnly: decommission the workers in Spark and let go of them, but leave their nodes to
+	// the caller, who removes them through the provider (Capabilities.ScaledFromHere).
+	DrainOnly bool `json:"drainOnly,omitempty"`
 }
 
 // WorkersResult lists the workers an add or remove touched.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -44,6 +45,9 @@ type Options struct {
 	Now func() time.Time
 	// AgentWait bounds the wait for the master's agent after create (default 3 minutes).
 	AgentWait time.Duration
+	// Parallel is how many hosts are worked on at once (default all of them; 1 installs them
+	// one after another, as the benchmark compares).
+	Parallel int
 	// Spark finds the distribution to copy to hosts added after create, when the one packed
 	// for create is not in Root.
 	Spark func(ctx context.Context, c *spec.Cluster) (*spark.Distribution, error)
@@ -52,6 +56,9 @@ type Options struct {
 // Provider puts clusters on hosts over SSH.
 type Provider struct {
 	opts Options
+
+	mu      sync.Mutex
+	tunnels map[string]*Dialer // by cluster: the jump host's connection the agents' API goes through
 }
 
 // New returns the provider.
@@ -73,13 +80,13 @@ func New(opts Options) *Provider {
 			return os.Executable()
 		}
 	}
-	return &Provider{opts: opts}
+	return &Provider{opts: opts, tunnels: map[string]*Dialer{}}
 }
 
 func (p *Provider) Name() string { return Name }
 
 func (p *Provider) Capabilities() provider.Capabilities {
-	return provider.Capabilities{ShipsSpark: true, LaunchLatency: 20 * time.Second}
+	return provider.Capabilities{ShipsSpark: true, ScaledFromHere: true, LaunchLatency: 20 * time.Second}
 }
 
 // record is what this machine keeps of a cluster: enough to reach its hosts again.
@@ -123,11 +130,11 @@ func (p *Provider) dialer(h *spec.Hosts, notify func(string)) *Dialer {
 		known = filepath.Join(p.opts.Getenv("HOME"), ".ssh", "known_hosts")
 	}
 	return &Dialer{User: h.User, Port: h.Port, IdentityFile: h.IdentityFile, KnownHosts: known, TrustNew: p.opts.TrustNewHosts,
-		Notify: notify, Getenv: p.opts.Getenv}
+		Notify: notify, Getenv: p.opts.Getenv, Jump: h.Jump}
 }
 
-// clusterDir is the cluster's directory on a host whose user's home is home.
-func clusterDir(h *spec.Hosts, user, home, name string) string {
+// clustersDir holds every cluster's directory on a host: hosts.dir/clusters.
+func clustersDir(h *spec.Hosts, user, home string) string {
 	base := h.Dir
 	switch {
 	case base != "":
@@ -136,7 +143,7 @@ func clusterDir(h *spec.Hosts, user, home, name string) string {
 	default:
 		base = filepath.Join(home, ".local", "share", "sparkplane")
 	}
-	return filepath.Join(base, "clusters", name)
+	return filepath.Join(base, "clusters")
 }
 
 // Plan lists the hosts and what goes on each.
@@ -203,8 +210,7 @@ func (p *Provider) Create(ctx context.Context, c *spec.Cluster, opts provider.Cr
 	if err := in.writeManifest(ctx, m); err != nil {
 		return nil, err
 	}
-	agentURL := "https://" + net.JoinHostPort(s.addr(c.Hosts.Master), strconv.Itoa(AgentPort))
-	client, err := provider.AgentClient(ctx, p, c.Name, agentURL, opts.Secret)
+	client, err := provider.AgentClient(ctx, p, c.Name, agentURL(c.Hosts.Master), opts.Secret)
 	if err != nil {
 		return nil, err
 	}
@@ -225,7 +231,7 @@ func (p *Provider) Create(ctx context.Context, c *spec.Cluster, opts provider.Cr
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
-	progress("the master's agent answers at " + agentURL)
+	progress("the master's agent answers at " + agentURL(c.Hosts.Master))
 	return p.Get(ctx, c.Name)
 }
 
@@ -252,24 +258,35 @@ func (p *Provider) Get(ctx context.Context, name string) (*provider.Cluster, err
 		return nil, err
 	}
 	defer s.close()
-	out := &provider.Cluster{Name: name, Provider: Name, Spec: m.Spec, CreatedAt: m.CreatedAt,
-		Agent: "https://" + net.JoinHostPort(s.addr(m.Master), strconv.Itoa(AgentPort))}
-	hosts := append([]string{m.Master}, m.Workers...)
+	hosts := m.hosts()
 	states := make([]string, len(hosts))
 	var wg sync.WaitGroup
 	for i, h := range hosts {
 		wg.Go(func() { states[i] = s.state(ctx, h) })
 	}
 	wg.Wait()
-	for i, h := range hosts {
+	return m.cluster(name, states), nil
+}
+
+// agentURL is the API of the agent on a host.
+func agentURL(host string) string {
+	return "https://" + net.JoinHostPort(host, strconv.Itoa(AgentPort))
+}
+
+// hosts are the master, then the workers.
+func (m *manifest) hosts() []string { return append([]string{m.Master}, m.Workers...) }
+
+// cluster is the cluster the manifest describes, its hosts in the given states.
+func (m *manifest) cluster(name string, states []string) *provider.Cluster {
+	out := &provider.Cluster{Name: name, Provider: Name, Spec: m.Spec, CreatedAt: m.CreatedAt, Agent: agentURL(m.Master)}
+	for i, h := range m.hosts() {
 		role := agentapi.RoleWorker
 		if i == 0 {
 			role = agentapi.RoleMaster
 		}
-		out.Nodes = append(out.Nodes, provider.Node{ID: h, Role: role, State: states[i], Address: s.addr(h),
-			Agent: "https://" + net.JoinHostPort(s.addr(h), strconv.Itoa(AgentPort)), Detail: "host " + h})
+		out.Nodes = append(out.Nodes, provider.Node{ID: h, Role: role, State: states[i], Address: h, Agent: agentURL(h), Detail: "host " + h})
 	}
-	return out, nil
+	return out
 }
 
 // List describes the clusters this machine has made.
@@ -287,6 +304,70 @@ func (p *Provider) List(ctx context.Context) ([]provider.Cluster, error) {
 		out = append(out, *c)
 	}
 	return out, nil
+}
+
+// Find looks for clusters on the hosts the spec names (its master and workers), whichever
+// machine made them: each master's manifest names its hosts and holds its spec and
+// certificate. Each found is recorded here, reached with this spec's SSH settings (user, port,
+// keys, known_hosts, jump host), so that every verb works on it. A host that cannot be reached
+// is an error beside what the others held.
+func (p *Provider) Find(ctx context.Context, c *spec.Cluster) ([]provider.Cluster, error) {
+	if c.Hosts == nil || c.Hosts.Master == "" {
+		return nil, c.Origin.Errorf("hosts.master", "name the hosts to look on", "required to find clusters on hosts")
+	}
+	s := p.session(c, nil)
+	defer s.close()
+	look := slices.Compact(append([]string{c.Hosts.Master}, c.Hosts.Workers...))
+	manifests := make([][]*manifest, len(look))
+	err := s.each(ctx, look, func(ctx context.Context, host string) error {
+		if _, err := s.conn(ctx, host); err != nil {
+			return err
+		}
+		base := s.clusters(host)
+		out, err := s.run(ctx, host, fmt.Sprintf(`for f in %s/*/%s; do [ -f "$f" ] && { cat "$f"; echo; }; done; true`, shellQuote(base), fileManifest), nil)
+		if err != nil {
+			return err
+		}
+		dec := json.NewDecoder(strings.NewReader(out))
+		for {
+			var m manifest
+			if err := dec.Decode(&m); err == io.EOF {
+				return nil
+			} else if err != nil {
+				return fmt.Errorf("%s: a manifest under %s: %w", host, base, err)
+			}
+			if m.Spec != nil && m.Master == host {
+				i := slices.Index(look, host)
+				manifests[i] = append(manifests[i], &m)
+			}
+		}
+	})
+	var out []provider.Cluster
+	for _, ms := range manifests {
+		for _, m := range ms {
+			name := m.Spec.Name
+			if slices.ContainsFunc(out, func(x provider.Cluster) bool { return x.Name == name }) {
+				continue
+			}
+			if _, rerr := p.readRecord(name); errors.Is(rerr, provider.ErrNotFound) {
+				sp := *m.Spec
+				h := *sp.Hosts
+				h.User, h.Port, h.IdentityFile, h.KnownHosts, h.Jump = c.Hosts.User, c.Hosts.Port, c.Hosts.IdentityFile, c.Hosts.KnownHosts, c.Hosts.Jump
+				sp.Hosts = &h
+				b, _ := json.MarshalIndent(record{Spec: &sp, CreatedAt: m.CreatedAt, Cert: m.Cert}, "", "  ")
+				if werr := fsutil.WriteFileAtomic(p.recordPath(name), b, 0o600); werr != nil {
+					return out, werr
+				}
+			}
+			got, gerr := p.Get(ctx, name)
+			if gerr != nil {
+				err = errors.Join(err, gerr)
+				continue
+			}
+			out = append(out, *got)
+		}
+	}
+	return out, err
 }
 
 // Secret reads the token from the master host.
@@ -310,7 +391,22 @@ func (p *Provider) AgentHTTPClient(ctx context.Context, name string) (*http.Clie
 	if err != nil {
 		return nil, err
 	}
-	return agentapi.PinnedClient([]byte(rec.Cert))
+	client, err := agentapi.PinnedClient([]byte(rec.Cert))
+	if err != nil || rec.Spec.Hosts.Jump == "" {
+		return client, err
+	}
+	// Through the jump host, on one SSH connection kept for as long as this process runs.
+	p.mu.Lock()
+	d := p.tunnels[name]
+	if d == nil {
+		d = p.dialer(rec.Spec.Hosts, nil)
+		p.tunnels[name] = d
+	}
+	p.mu.Unlock()
+	tr := client.Transport.(*http.Transport)
+	tr.Proxy = nil
+	tr.DialContext = func(ctx context.Context, _, addr string) (net.Conn, error) { return d.DialTCP(ctx, addr) }
+	return client, nil
 }
 
 // EventLogDir is on the master host (storage.path when given), until a shared store is set.

@@ -21,6 +21,7 @@ import (
 
 // session is one verb's connections to a cluster's hosts, each dialed once, on first use.
 type session struct {
+	p *Provider
 	c *spec.Cluster
 	d *Dialer
 
@@ -30,7 +31,7 @@ type session struct {
 }
 
 func (p *Provider) session(c *spec.Cluster, notify func(string)) *session {
-	return &session{c: c, d: p.dialer(c.Hosts, notify), conns: map[string]*Conn{}, homes: map[string]string{}}
+	return &session{p: p, c: c, d: p.dialer(c.Hosts, notify), conns: map[string]*Conn{}, homes: map[string]string{}}
 }
 
 func (s *session) close() {
@@ -39,6 +40,7 @@ func (s *session) close() {
 	for _, c := range s.conns {
 		c.Close()
 	}
+	s.d.Close()
 }
 
 func (s *session) conn(ctx context.Context, host string) (*Conn, error) {
@@ -80,26 +82,34 @@ func (s *session) run(ctx context.Context, host, command string, stdin []byte) (
 	return c.Run(ctx, command, nil)
 }
 
-// addr is the address at which the other hosts and this machine reach a host: its name in the
-// spec.
-func (s *session) addr(host string) string { return host }
-
 // dir is the cluster's directory on a host (after conn).
-func (s *session) dir(host string) string {
+func (s *session) dir(host string) string { return filepath.Join(s.clusters(host), s.c.Name) }
+
+// clusters is the directory of every cluster's directory on host.
+func (s *session) clusters(host string) string {
 	s.mu.Lock()
 	home := s.homes[host]
 	s.mu.Unlock()
-	return clusterDir(s.c.Hosts, s.d.user(), home, s.c.Name)
+	return clustersDir(s.c.Hosts, s.d.user(), home)
 }
 
 func (s *session) path(host, rel string) string { return filepath.Join(s.dir(host), rel) }
 
-// each runs f on every host at once and joins the errors.
+// each runs f on every host, all at once (or Options.Parallel at a time), and joins the errors.
 func (s *session) each(ctx context.Context, hosts []string, f func(context.Context, string) error) error {
 	errs := make([]error, len(hosts))
+	limit := s.p.opts.Parallel
+	if limit <= 0 {
+		limit = len(hosts)
+	}
+	slots := make(chan struct{}, max(limit, 1))
 	var wg sync.WaitGroup
 	for i, h := range hosts {
-		wg.Go(func() { errs[i] = f(ctx, h) })
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			errs[i] = f(ctx, h)
+		})
 	}
 	wg.Wait()
 	return errors.Join(errs...)
@@ -130,8 +140,7 @@ func (s *session) state(ctx context.Context, host string) string {
 	if _, err := s.conn(ctx, host); err != nil {
 		return provider.NodeStopped
 	}
-	pid := shellQuote(s.path(host, filePID))
-	if _, err := s.run(ctx, host, "kill -0 \"$(cat "+pid+" 2>/dev/null)\" 2>/dev/null", nil); err != nil {
+	if _, err := s.run(ctx, host, "d="+shellQuote(s.dir(host))+"\n"+runningScript(s.c.Name), nil); err != nil {
 		return provider.NodeStopped
 	}
 	return provider.NodeRunning
@@ -147,15 +156,10 @@ func (s *session) uninstall(ctx context.Context, host string) error {
 	dir := shellQuote(s.dir(host))
 	script := fmt.Sprintf(`d=%s
 [ -d "$d" ] || exit 0
-if pid=$(cat "$d/%s" 2>/dev/null) && [ -n "$pid" ]; then
-  kill -TERM -- "-$pid" 2>/dev/null || true
-  i=0; while kill -0 -- "-$pid" 2>/dev/null && [ $i -lt 60 ]; do sleep 0.5; i=$((i+1)); done
-  kill -KILL -- "-$pid" 2>/dev/null || true
-fi
-made=$(cat "$d/.made" 2>/dev/null || true)
+%smade=$(cat "$d/.made" 2>/dev/null || true)
 rm -rf "$d"
 for m in $made; do rmdir "$m" 2>/dev/null || true; done
-`, dir, filePID)
+`, dir, stopScript(s.c.Name, s.dir(host)))
 	if _, err := s.run(ctx, host, script, nil); err != nil {
 		return fmt.Errorf("remove %s from %s: %w", s.c.Name, host, err)
 	}
@@ -178,8 +182,6 @@ type install struct {
 	tarball string // Spark packed for the hosts
 	tarErr  error
 }
-
-func (in *install) addr(host string) string { return host }
 
 func (in *install) sparkOnHosts() bool { return in.c.Spark.Home != "" }
 
@@ -266,11 +268,11 @@ printf '%%s\n' $made > %s/.made
 		}
 		in.progress(fmt.Sprintf("%s: Spark %s copied", host, in.c.Spark.Version))
 	}
-	role, masterAgent := agentapi.RoleWorker, "https://"+in.addr(in.c.Hosts.Master)+":"+strconv.Itoa(AgentPort)
+	role, masterAgent := agentapi.RoleWorker, agentURL(in.c.Hosts.Master)
 	if host == in.c.Hosts.Master {
 		role, masterAgent = agentapi.RoleMaster, ""
 	}
-	nf, _ := json.MarshalIndent(NodeFile{Cluster: in.c.Name, Role: role, NodeID: host, Host: in.addr(host), AgentPort: AgentPort,
+	nf, _ := json.MarshalIndent(NodeFile{Cluster: in.c.Name, Role: role, NodeID: host, Host: host, AgentPort: AgentPort,
 		MasterAgent: masterAgent, Spec: *in.c, CreatedAt: in.created}, "", "  ")
 	for _, f := range []struct {
 		rel  string
@@ -282,10 +284,11 @@ printf '%%s\n' $made > %s/.made
 			return err
 		}
 	}
-	if _, err := s.run(ctx, host, "cd "+shellQuote(dir)+" || exit 1\nsetsid sh ./"+fileSupervisor+" </dev/null >/dev/null 2>&1 &", nil); err != nil {
+	out, err = s.run(ctx, host, startScript(in.c.Name, dir), nil)
+	if err != nil {
 		return fmt.Errorf("%s: start the agent: %w", host, err)
 	}
-	in.progress(fmt.Sprintf("%s: %s agent started (%s)", host, role, time.Since(start).Round(100*time.Millisecond)))
+	in.progress(fmt.Sprintf("%s: %s agent started, kept by its %s (%s)", host, role, serviceNote(in.c.Name, out), time.Since(start).Round(100*time.Millisecond)))
 	return nil
 }
 

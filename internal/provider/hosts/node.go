@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -43,6 +44,7 @@ const (
 	fileSpark      = "spark.tgz"
 	fileSupervisor = "run.sh"
 	filePID        = "supervisor.pid"
+	fileService    = "service" // how the agent is kept running: see startScript
 	fileLog        = "agent.log"
 	fileManifest   = "manifest.json" // on the master: the cluster's hosts
 )
@@ -57,6 +59,12 @@ type hostNode struct {
 
 // NodeSource reads a host's node file.
 func NodeSource(path string, log *slog.Logger) (node.Source, error) {
+	// The supervisor names it relative to the cluster's directory; every path the agent and
+	// Spark derive from it must not be (a job's working directory is not that one).
+	path, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -120,9 +128,10 @@ func (h *hostNode) Publish(context.Context, string) error { return nil }
 
 func (h *hostNode) Watch(ctx context.Context, _ chan<- agentapi.Interruption) { <-ctx.Done() }
 
-// Provider, inside the cluster, can do nothing to the hosts: no private key is on any of them.
-// (The spec refuses a lifetime and autoscaling for provider hosts.)
-func (h *hostNode) Provider() provider.Provider { return inside{} }
+// Provider, inside the cluster, knows the cluster's hosts from the master's manifest, and can
+// do nothing to them: no private key is on any host. (The spec refuses a lifetime and
+// autoscaling for provider hosts; sparkplane add and remove work from the user's machine.)
+func (h *hostNode) Provider() provider.Provider { return inside{dir: h.dir} }
 
 func (h *hostNode) Beside(ctx context.Context, _ *node.Node) error { <-ctx.Done(); return nil }
 
@@ -133,25 +142,72 @@ func trimNL(b []byte) []byte {
 	return b
 }
 
-// inside is the provider as a master's agent sees it: it may not reach the other hosts.
-type inside struct{}
+// inside is the provider as a master's agent sees it: it reads the manifest beside it, and may
+// not reach the other hosts.
+type inside struct{ dir string }
 
-var errInside = errors.New("a hosts cluster's agents cannot reach the other hosts over SSH (no private key is on any host), so they cannot add, remove or end workers; adding and removing hosts of a running cluster is not in sparkplane add/remove yet")
+var errInside = errors.New("a hosts cluster's agents cannot reach the other hosts over SSH (no private key is on any host): add and remove hosts with sparkplane add and remove, from a machine that can")
 
-func (inside) Name() string                        { return Name }
-func (inside) Capabilities() provider.Capabilities { return provider.Capabilities{} }
+func (inside) Name() string { return Name }
+func (inside) Capabilities() provider.Capabilities {
+	return provider.Capabilities{ScaledFromHere: true}
+}
 func (inside) Plan(context.Context, *spec.Cluster) (*provider.Plan, error) {
 	return nil, errInside
 }
 func (inside) Create(context.Context, *spec.Cluster, provider.CreateOptions) (*provider.Cluster, error) {
 	return nil, errInside
 }
-func (inside) Get(context.Context, string) (*provider.Cluster, error) { return nil, errInside }
-func (inside) List(context.Context) ([]provider.Cluster, error)       { return nil, errInside }
-func (inside) Secret(context.Context, string) (string, error)         { return "", errInside }
+
+// manifest is the cluster's manifest, on the master's host.
+func (in inside) manifest(name string) (*manifest, error) {
+	b, err := os.ReadFile(filepath.Join(in.dir, fileManifest))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: no manifest of %s on this host (only the master's has one)", provider.ErrNotFound, name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var m manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(in.dir, fileManifest), err)
+	}
+	return &m, nil
+}
+
+// Get is the cluster as the manifest lists it, every host taken to be running: from here they
+// cannot be asked.
+func (in inside) Get(_ context.Context, name string) (*provider.Cluster, error) {
+	m, err := in.manifest(name)
+	if err != nil {
+		return nil, err
+	}
+	states := make([]string, len(m.hosts()))
+	for i := range states {
+		states[i] = provider.NodeRunning
+	}
+	return m.cluster(name, states), nil
+}
+
+func (inside) List(context.Context) ([]provider.Cluster, error) { return nil, errInside }
+func (inside) Secret(context.Context, string) (string, error)   { return "", errInside }
 func (inside) EventLogDir(name string, c *spec.Cluster) string {
 	return provider.NodesEventLogDir(name, c)
 }
 func (inside) AddWorkers(context.Context, string, int) ([]string, error) { return nil, errInside }
-func (inside) RemoveWorkers(context.Context, string, []string) error     { return errInside }
-func (inside) Destroy(context.Context, string) error                     { return errInside }
+
+// RemoveWorkers succeeds for hosts the manifest no longer lists (removed from outside), and
+// refuses the others.
+func (in inside) RemoveWorkers(_ context.Context, name string, nodes []string) error {
+	m, err := in.manifest(name)
+	if err != nil {
+		return err
+	}
+	for _, id := range nodes {
+		if slices.Contains(m.Workers, id) {
+			return errInside
+		}
+	}
+	return nil
+}
+func (inside) Destroy(context.Context, string) error { return errInside }

@@ -43,8 +43,13 @@ type Dialer struct {
 	Getenv func(string) string
 	// Timeout bounds the TCP connection and the handshake (default 15s).
 	Timeout time.Duration
+	// Jump is a host to connect through, [user@]host[:port] (hosts.jump): every host is
+	// reached from it, as by ssh -J.
+	Jump string
 
-	mu sync.Mutex // known_hosts is read and appended under it
+	mu     sync.Mutex // known_hosts is read and appended under it
+	jumpMu sync.Mutex
+	jump   *Conn
 }
 
 // UnknownHostError is a host whose key known_hosts does not list.
@@ -88,28 +93,41 @@ type Conn struct {
 // Close closes the connection.
 func (c *Conn) Close() error { return c.client.Close() }
 
-// Dial connects to host and signs in.
+// Dial connects to host and signs in: straight, or through the jump host.
 func (d *Dialer) Dial(ctx context.Context, host string) (*Conn, error) {
 	addr := net.JoinHostPort(host, strconv.Itoa(d.port()))
+	var raw net.Conn
+	var err error
+	if d.Jump != "" {
+		raw, err = d.throughJump(ctx, addr)
+	} else {
+		dialer := net.Dialer{Timeout: d.timeout()}
+		raw, err = dialer.DialContext(ctx, "tcp", addr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: cannot connect to %s: %w", host, addr, err)
+	}
+	return d.handshake(host, addr, d.user(), raw)
+}
+
+// handshake signs in as user to host over raw, checking its key. It closes raw on error.
+func (d *Dialer) handshake(host, addr, user string, raw net.Conn) (*Conn, error) {
 	auth, closeAgent, err := d.auth()
 	if err != nil {
+		raw.Close()
 		return nil, fmt.Errorf("%s: %w", host, err)
 	}
 	defer closeAgent()
 	algos, err := d.knownAlgorithms(addr)
 	if err != nil {
+		raw.Close()
 		return nil, err
 	}
-	cfg := &ssh.ClientConfig{User: d.user(), Auth: auth, HostKeyCallback: d.checkHostKey(host), HostKeyAlgorithms: algos, Timeout: d.timeout()}
-	dialer := net.Dialer{Timeout: d.timeout()}
-	tcp, err := dialer.DialContext(ctx, "tcp", addr)
+	cfg := &ssh.ClientConfig{User: user, Auth: auth, HostKeyCallback: d.checkHostKey(host), HostKeyAlgorithms: algos, Timeout: d.timeout()}
+	raw.SetDeadline(time.Now().Add(d.timeout()))
+	sc, chans, reqs, err := ssh.NewClientConn(raw, addr, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("%s: cannot connect to %s: %w", host, addr, err)
-	}
-	tcp.SetDeadline(time.Now().Add(d.timeout()))
-	sc, chans, reqs, err := ssh.NewClientConn(tcp, addr, cfg)
-	if err != nil {
-		tcp.Close()
+		raw.Close()
 		var unknown *UnknownHostError
 		var changed *ChangedHostKeyError
 		switch {
@@ -119,12 +137,80 @@ func (d *Dialer) Dial(ctx context.Context, host string) (*Conn, error) {
 			return nil, changed
 		}
 		if strings.Contains(err.Error(), "unable to authenticate") {
-			return nil, fmt.Errorf("%s: %s refused every key offered (%s): add one to ~%s/.ssh/authorized_keys there, or give hosts.identityFile", host, d.user(), d.offered(), d.user())
+			return nil, fmt.Errorf("%s: %s refused every key offered (%s): add one to ~%s/.ssh/authorized_keys there, or give hosts.identityFile", host, user, d.offered(), user)
 		}
 		return nil, fmt.Errorf("%s: ssh handshake with %s: %w", host, addr, err)
 	}
-	tcp.SetDeadline(time.Time{})
+	raw.SetDeadline(time.Time{})
 	return &Conn{Host: host, client: ssh.NewClient(sc, chans, reqs)}, nil
+}
+
+// DialTCP opens a TCP connection to addr as the hosts see it: straight, or from the jump host
+// (for the agents' API, when only the jump host is reachable from here).
+func (d *Dialer) DialTCP(ctx context.Context, addr string) (net.Conn, error) {
+	if d.Jump == "" {
+		dialer := net.Dialer{Timeout: d.timeout()}
+		return dialer.DialContext(ctx, "tcp", addr)
+	}
+	return d.throughJump(ctx, addr)
+}
+
+// throughJump opens a connection to addr from the jump host, signing in there first (its key
+// checked as every host's). One connection to the jump host serves every host; it is dialed
+// again if it broke.
+func (d *Dialer) throughJump(ctx context.Context, addr string) (net.Conn, error) {
+	d.jumpMu.Lock()
+	defer d.jumpMu.Unlock()
+	for attempt := 0; ; attempt++ {
+		if d.jump == nil {
+			user, host, port := ParseJump(d.Jump, d.user())
+			jaddr := net.JoinHostPort(host, strconv.Itoa(port))
+			dialer := net.Dialer{Timeout: d.timeout()}
+			raw, err := dialer.DialContext(ctx, "tcp", jaddr)
+			if err != nil {
+				return nil, fmt.Errorf("the jump host %s: cannot connect to %s: %w", host, jaddr, err)
+			}
+			c, err := d.handshake(host, jaddr, user, raw)
+			if err != nil {
+				return nil, fmt.Errorf("the jump host: %w", err)
+			}
+			d.jump = c
+		}
+		conn, err := d.jump.client.DialContext(ctx, "tcp", addr)
+		if err == nil || attempt > 0 || ctx.Err() != nil {
+			if err != nil {
+				err = fmt.Errorf("through the jump host %s: %w", d.Jump, err)
+			}
+			return conn, err
+		}
+		d.jump.Close() // broken, or the jump host restarted: once more on a new connection
+		d.jump = nil
+	}
+}
+
+// Close closes the connection to the jump host, if one is open.
+func (d *Dialer) Close() {
+	d.jumpMu.Lock()
+	defer d.jumpMu.Unlock()
+	if d.jump != nil {
+		d.jump.Close()
+		d.jump = nil
+	}
+}
+
+// ParseJump reads a jump host written as OpenSSH's ProxyJump takes it, [user@]host[:port];
+// user defaults to the hosts' user, port to 22.
+func ParseJump(s, defaultUser string) (user, host string, port int) {
+	user, host, port = defaultUser, s, 22
+	if u, h, ok := strings.Cut(s, "@"); ok {
+		user, host = u, h
+	}
+	if h, p, err := net.SplitHostPort(host); err == nil {
+		if n, err := strconv.Atoi(p); err == nil {
+			host, port = h, n
+		}
+	}
+	return user, host, port
 }
 
 func (d *Dialer) port() int {

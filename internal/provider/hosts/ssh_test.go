@@ -3,6 +3,7 @@ package hosts_test
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +19,7 @@ import (
 
 // clientKey makes an SSH key pair for the test's user and returns the private key's file and
 // the public key's authorized_keys line.
-func clientKey(t *testing.T, name string) (string, string) {
+func clientKey(t testing.TB, name string) (string, string) {
 	t.Helper()
 	key := filepath.Join(t.TempDir(), name)
 	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", key).CombinedOutput(); err != nil {
@@ -153,4 +154,84 @@ func TestSSHAgainstRealSSHD(t *testing.T) {
 	if _, err := d.Dial(ctx, h.Addr); err == nil || !strings.Contains(err.Error(), "cannot connect to "+h.Addr+":22") {
 		t.Errorf("a host that is down: %v", err)
 	}
+}
+
+// Through a jump host, hosts this machine cannot reach are reached, several at once over the
+// one connection to the jump host, for SSH sessions and for TCP (the agents' API); the jump
+// host's key is checked like any host's; and a jump connection that drops is dialled again.
+func TestJumpHostAgainstRealSSHD(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs sshd in network namespaces")
+	}
+	key, pub := clientKey(t, "sparkplane-test")
+	hs := hoststest.Start(t, 3, pub)
+	jump, behind := hs[0], hs[1:]
+	var lines []string
+	for _, h := range hs {
+		b, err := os.ReadFile(h.HostKey + ".pub")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := strings.Fields(string(b))
+		lines = append(lines, h.Addr+" "+f[0]+" "+f[1])
+	}
+	known := filepath.Join(t.TempDir(), "known_hosts")
+	os.WriteFile(known, []byte(strings.Join(lines[1:], "\n")+"\n"), 0o600) // not the jump host yet
+	for _, h := range behind {
+		h.Unreachable()
+	}
+	ctx := context.Background()
+	d := &hosts.Dialer{User: "root", IdentityFile: key, KnownHosts: known, Getenv: func(string) string { return "" }, Jump: "root@" + jump.Addr + ":22", Timeout: 5 * time.Second}
+	defer d.Close()
+	var unknown *hosts.UnknownHostError
+	if _, err := d.Dial(ctx, behind[0].Addr); !errors.As(err, &unknown) || unknown.Host != jump.Addr {
+		t.Fatalf("a jump host known_hosts does not list: %v", err)
+	}
+	os.WriteFile(known, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
+
+	direct := &hosts.Dialer{User: "root", IdentityFile: key, KnownHosts: known, Getenv: func(string) string { return "" }, Timeout: 3 * time.Second}
+	if _, err := direct.Dial(ctx, behind[0].Addr); err == nil {
+		t.Fatal("a host behind the jump host answered directly: the test's isolation is broken")
+	}
+
+	each := func(what string) {
+		t.Helper()
+		errs := make(chan error, 2*len(behind))
+		for _, h := range behind {
+			go func() {
+				conn, err := d.Dial(ctx, h.Addr)
+				if err == nil {
+					var out string
+					out, err = conn.Run(ctx, "hostname -I", nil)
+					if err == nil && !strings.Contains(out, h.Addr) {
+						err = errors.New("ran on " + out)
+					}
+					conn.Close()
+				}
+				errs <- err
+			}()
+			go func() {
+				c, err := d.DialTCP(ctx, h.Addr+":22")
+				if err == nil {
+					buf := make([]byte, 7)
+					c.SetDeadline(time.Now().Add(5 * time.Second))
+					if _, err = io.ReadFull(c, buf); err == nil && string(buf) != "SSH-2.0" {
+						err = errors.New("no SSH banner: " + string(buf))
+					}
+					c.Close()
+				}
+				errs <- err
+			}()
+		}
+		for range 2 * len(behind) {
+			if err := <-errs; err != nil {
+				t.Errorf("%s: %v", what, err)
+			}
+		}
+	}
+	each("through the jump host")
+	// The jump host's sshd restarted: its connection is gone, and the next dial makes another.
+	jump.Down()
+	jump.StartSSHD()
+	each("after the jump host's sshd restarted")
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -27,6 +28,8 @@ type Host struct {
 	HostKey string
 	// Private is what the host sees at PrivateDir.
 	Private string
+	// Spool is what the host sees at SpoolDir, where its crontabs are.
+	Spool string
 
 	t       testing.TB
 	dir     string
@@ -40,6 +43,9 @@ var seq atomic.Int32
 // its sshd, and so of every session): the hosts share this machine's other files, so the
 // provider's default directory for root is made private to each.
 const PrivateDir = "/var/lib/sparkplane"
+
+// SpoolDir is cron's spool, private to each host as PrivateDir is, when this machine has cron.
+const SpoolDir = "/var/spool/cron"
 
 // Start makes n hosts on a bridge of their own, 10.213.B.0/24, whose sshd lets in the holder
 // of the private key of authorizedKey (a public key in authorized_keys form) as root. The hosts
@@ -90,6 +96,15 @@ func Start(t testing.TB, n int, authorizedKey string) []*Host {
 		h.Private = filepath.Join(h.dir, "private")
 		if err := os.MkdirAll(h.Private, 0o755); err != nil {
 			t.Fatal(err)
+		}
+		h.Spool = filepath.Join(h.dir, "spool")
+		if err := os.MkdirAll(filepath.Join(h.Spool, "crontabs"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(filepath.Join(h.Spool, "crontabs"), os.ModeSticky|0o730) // as Debian has it
+		if g, err := user.LookupGroup("crontab"); err == nil {
+			gid, _ := strconv.Atoi(g.Gid)
+			os.Chown(filepath.Join(h.Spool, "crontabs"), 0, gid)
 		}
 		h.HostKey = filepath.Join(h.dir, "host_ed25519_key")
 		h.NewHostKey()
@@ -144,9 +159,7 @@ StrictModes no
 	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 		h.t.Fatal(err)
 	}
-	cmd := exec.Command("ip", "netns", "exec", h.Name, "unshare", "--mount", "--propagation", "private", "sh", "-c",
-		`mount --bind "$1" "$2" && exec /usr/sbin/sshd -D -e -f "$3"`, "sh", h.Private, PrivateDir, cfg)
-	p, err := daemon.Start("sshd "+h.Name, cmd, filepath.Join(h.dir, "sshd.log"))
+	p, err := daemon.Start("sshd "+h.Name, h.Command("/usr/sbin/sshd", "-D", "-e", "-f", cfg), filepath.Join(h.dir, "sshd.log"))
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -159,6 +172,70 @@ StrictModes no
 		}
 		return nil
 	})
+}
+
+// Command runs a program on the host: in its network namespace, with its own PrivateDir and
+// SpoolDir, as its sshd and every session there.
+func (h *Host) Command(args ...string) *exec.Cmd {
+	mounts := `mount --bind "$1" "$2"`
+	if _, err := os.Stat(SpoolDir); err == nil {
+		mounts += ` && mount --bind "$3" "$4"`
+	}
+	return exec.Command("ip", append([]string{"netns", "exec", h.Name, "unshare", "--mount", "--propagation", "private", "sh", "-c",
+		mounts + ` && shift 4 && exec "$@"`, "sh", h.Private, PrivateDir, h.Spool, SpoolDir}, args...)...)
+}
+
+// Reboot plays a reboot: every process of the host killed, its sshd started again, and then
+// what a booting cron daemon runs, the @reboot lines of root's crontab. It returns those lines.
+func (h *Host) Reboot() []string {
+	h.t.Helper()
+	h.Down()
+	h.StartSSHD()
+	tab, _ := os.ReadFile(filepath.Join(h.Spool, "crontabs", "root"))
+	var ran []string
+	for _, line := range strings.Split(string(tab), "\n") {
+		if cmd, ok := strings.CutPrefix(strings.TrimSpace(line), "@reboot"); ok {
+			// As cron does: each line in a shell of its own, not waited for.
+			c := h.Command("sh", "-c", cmd)
+			if err := c.Start(); err != nil {
+				h.t.Fatalf("%s at boot: %s: %v", h.Addr, cmd, err)
+			}
+			go c.Wait()
+			ran = append(ran, strings.TrimSpace(cmd))
+		}
+	}
+	return ran
+}
+
+// Unreachable makes the host unreachable from this machine (its packets to the host are
+// rejected), while the other hosts still reach it: a machine behind a jump host. Until the
+// test's end.
+func (h *Host) Unreachable() {
+	h.t.Helper()
+	rule := []string{"OUTPUT", "-d", h.Addr, "-j", "REJECT"}
+	if out, err := exec.Command("iptables", append([]string{"-I"}, rule...)...).CombinedOutput(); err != nil {
+		h.t.Fatalf("iptables: %v\n%s", err, out)
+	}
+	h.t.Cleanup(func() { exec.Command("iptables", append([]string{"-D"}, rule...)...).Run() })
+}
+
+// Processes lists what runs on the host besides its sshd and the sessions it serves: pid and
+// command line.
+func (h *Host) Processes() []string {
+	out, _ := exec.Command("ip", "netns", "pids", h.Name).Output()
+	var left []string
+	for _, f := range strings.Fields(string(out)) {
+		comm, _ := os.ReadFile("/proc/" + f + "/comm")
+		if strings.TrimSpace(string(comm)) == "sshd" {
+			continue
+		}
+		cmdline, err := os.ReadFile("/proc/" + f + "/cmdline")
+		if err != nil || len(cmdline) == 0 {
+			continue // gone, or a zombie
+		}
+		left = append(left, f+" "+strings.ReplaceAll(strings.TrimSpace(string(cmdline)), "\x00", " "))
+	}
+	return left
 }
 
 // Down kills every process of the host (its sshd and every session, the agents): a host that
