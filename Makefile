@@ -3,7 +3,7 @@
 GO ?= go
 BIN := bin/sparkplane
 
-.PHONY: build dist example test bench bench-aws smoke-aws bench-autoscale fuzz fmt clean
+.PHONY: build dist example test bench bench-hosts bench-aws smoke-aws bench-autoscale fuzz fmt clean
 
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/sparkplane
@@ -25,6 +25,10 @@ test:
 # Figures for the closing notes: create time, agent memory, status latency.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 10x ./internal/cluster/
+
+# The hosts provider: create on 3 and 8 real sshd hosts, every host at once and one after another.
+bench-hosts:
+	$(GO) test -run '^$$' -bench RealSparkCreate -benchtime 1x -timeout 30m ./internal/provider/hosts/
 
 # The AWS provider against moto: create and destroy with 3 and 50 workers, the AWS calls of one
 # status, and the same topology by plain terraform apply.
