@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sparkplane/sparkplane/internal/agent/agentapi"
 	"github.com/sparkplane/sparkplane/internal/cluster"
 	"github.com/sparkplane/sparkplane/internal/provider"
 	"github.com/sparkplane/sparkplane/internal/provider/local"
@@ -108,5 +110,29 @@ func (e *Env) NothingLeft(t testing.TB, name string) {
 	out, _ := exec.Command("pgrep", "-f", dir).Output()
 	if len(bytes.TrimSpace(out)) > 0 {
 		t.Errorf("processes of %s still run: %s", name, out)
+	}
+}
+
+// RunJob submits js through m and waits for its end; it fails the test, with the driver's
+// output and the tail of its stderr, unless the job finished in deploy mode mode and check
+// accepts its stdout.
+func RunJob(t *testing.T, ctx context.Context, m *cluster.Manager, ref cluster.Ref, js cluster.JobSpec, mode string, check func(stdout string) error) {
+	t.Helper()
+	job, err := m.Submit(ctx, ref, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout bytes.Buffer
+	final, err := m.Wait(ctx, ref, job.ID, cluster.WaitOptions{Stdout: &stdout})
+	if err == nil && (final.State != state.JobFinished || final.DeployMode != mode) {
+		err = fmt.Errorf("%s, %s mode", final.State, final.DeployMode)
+	}
+	if err == nil {
+		err = check(stdout.String())
+	}
+	if err != nil {
+		var logs bytes.Buffer
+		m.Logs(ctx, ref, job.ID, agentapi.Stderr, false, &logs)
+		t.Errorf("%s job: %v\nstdout:\n%s\nstderr:\n%s", mode, err, stdout.String(), testutil.TailString(logs.String(), 30))
 	}
 }

@@ -1,7 +1,6 @@
 package hosts_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -380,23 +379,7 @@ func TestRealSparkAddRemoveAndJobsThroughTheManager(t *testing.T) {
 
 	run := func(js cluster.JobSpec, mode string, check func(stdout string) error) {
 		t.Helper()
-		job, err := m.Submit(ctx, ref, js)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var stdout bytes.Buffer
-		final, err := m.Wait(ctx, ref, job.ID, cluster.WaitOptions{Stdout: &stdout})
-		if err == nil && (final.State != state.JobFinished || final.DeployMode != mode) {
-			err = fmt.Errorf("%s, %s mode", final.State, final.DeployMode)
-		}
-		if err == nil {
-			err = check(stdout.String())
-		}
-		if err != nil {
-			var logs bytes.Buffer
-			m.Logs(ctx, ref, job.ID, agentapi.Stderr, false, &logs)
-			t.Errorf("%s job: %v\nstdout:\n%s\nstderr:\n%s", mode, err, stdout.String(), testutil.TailString(logs.String(), 30))
-		}
+		clustertest.RunJob(t, ctx, m, ref, js, mode, check)
 	}
 	out := filepath.Join(t.TempDir(), "counts")
 	in, want, printed := sparktest.WordsInput(t, out)
