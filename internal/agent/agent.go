@@ -114,6 +114,12 @@ func Run(ctx context.Context, cfg *agentapi.Config, deps Deps) error {
 	if err != nil {
 		return err
 	}
+	var s3a *spark.Connector
+	if cfg.S3AConnector != "" {
+		if s3a, err = spark.OpenConnector(cfg.S3AConnector); err != nil {
+			return fmt.Errorf("the S3A connector: %w", err)
+		}
+	}
 	for _, d := range []string{"conf", "logs", "work", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(cfg.Dir, d), 0o755); err != nil {
 			return err
@@ -145,7 +151,7 @@ func Run(ctx context.Context, cfg *agentapi.Config, deps Deps) error {
 		scheme = "https"
 	}
 	base := scheme + "://" + advertised(l.Addr().String(), cfg.Host)
-	n := &node{cfg: cfg, deps: deps, token: token, dist: dist, apiURL: base, http: httpClient, log: deps.Log.With("node", cfg.NodeID)}
+	n := &node{cfg: cfg, deps: deps, token: token, dist: dist, s3a: s3a, apiURL: base, http: httpClient, log: deps.Log.With("node", cfg.NodeID)}
 
 	var r role
 	if cfg.Role == agentapi.RoleMaster {
@@ -208,6 +214,7 @@ type node struct {
 	deps   Deps
 	token  string
 	dist   *spark.Distribution
+	s3a    *spark.Connector // nil for a cluster whose jobs do not use S3
 	apiURL string
 	http   *http.Client // for calls to other agents: pinned TLS when the API is HTTPS
 	log    *slog.Logger
@@ -240,8 +247,33 @@ func (n *node) sparkEnv() spark.NodeEnv {
 		LocalIP:  n.cfg.Host,
 		WorkDir:  filepath.Join(n.cfg.Dir, "work"),
 		// Spark's scratch space; made at start with the node's other directories.
-		LocalDirs: filepath.Join(n.cfg.Dir, "tmp"),
+		LocalDirs:     filepath.Join(n.cfg.Dir, "tmp"),
+		DistClassPath: n.s3aClassPath(),
 	}
+}
+
+func (n *node) s3aClassPath() string {
+	if n.s3a == nil {
+		return ""
+	}
+	return n.s3a.ClassPath()
+}
+
+// s3aConf is how the node's Spark reaches S3: storage.endpoint, else the AWS endpoint the spec
+// gives (a test's moto), with the region of an AWS cluster.
+func (n *node) s3aConf() *spark.S3AConf {
+	if n.s3a == nil {
+		return nil
+	}
+	st := n.cfg.Spec.Storage
+	conf := &spark.S3AConf{CredentialsProvider: n.s3a.CredentialsProvider(), Endpoint: st.Endpoint, PathStyle: st.PathStyle}
+	if a := n.cfg.Spec.AWS; a != nil {
+		conf.Region = a.Region
+		if conf.Endpoint == "" && a.Endpoint != "" {
+			conf.Endpoint, conf.PathStyle = a.Endpoint, true
+		}
+	}
+	return conf
 }
 
 func (n *node) secret() string {
@@ -253,7 +285,7 @@ func (n *node) secret() string {
 
 func (n *node) settings() spark.Settings {
 	pol := n.cfg.Spec.Autoscale.Policy
-	return spark.Settings{Authenticate: n.cfg.Spec.Spark.Authenticate, EventLogDir: n.cfg.EventLogDir, User: n.cfg.Spec.Spark.Conf,
+	return spark.Settings{Authenticate: n.cfg.Spec.Spark.Authenticate, EventLogDir: n.cfg.EventLogDir, User: n.cfg.Spec.Spark.Conf, S3A: n.s3aConf(),
 		Autoscale: pol != "" && pol != spec.PolicyOff}
 }
 

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -55,6 +56,13 @@ func (f *Factory) manager(sparkHome string) (*cluster.Manager, *progress, error)
 	m := &cluster.Manager{Providers: reg, Store: store, Progress: pr}
 	m.Spark = func(ctx context.Context, c *spec.Cluster) (*spark.Distribution, error) {
 		return f.resolveSpark(ctx, c, sparkHome, pr)
+	}
+	m.S3A = func(ctx context.Context, d *spark.Distribution) (*spark.Connector, error) {
+		cache, err := f.CacheDir()
+		if err != nil {
+			return nil, err
+		}
+		return spark.ResolveConnector(ctx, spark.ConnectorOptions{Home: d.Home, CacheDir: filepath.Join(cache, "s3a"), Maven: f.Getenv("SPARKPLANE_MAVEN"), Progress: pr.Info})
 	}
 	return m, pr, nil
 }

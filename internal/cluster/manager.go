@@ -41,12 +41,17 @@ func (Quiet) Warn(string)  {}
 // SparkResolver finds the Spark distribution a cluster uses on this machine.
 type SparkResolver func(ctx context.Context, c *spec.Cluster) (*spark.Distribution, error)
 
+// ConnectorResolver finds Hadoop's S3A connector for a Spark distribution (spark.ResolveConnector).
+type ConnectorResolver func(ctx context.Context, dist *spark.Distribution) (*spark.Connector, error)
+
 // Manager carries out the verbs.
 type Manager struct {
 	Providers *provider.Registry
 	Store     *state.Store
 	Spark     SparkResolver
-	Progress  Progress
+	// S3A resolves the S3A connector for clusters whose jobs use S3; without it they get none.
+	S3A      ConnectorResolver
+	Progress Progress
 	// ReadyTimeout bounds the wait for the master and workers to register (default 5 minutes).
 	ReadyTimeout time.Duration
 	// PollInterval is how often cluster state is polled while waiting (default 250ms).
@@ -231,6 +236,17 @@ func (m *Manager) Create(ctx context.Context, c *spec.Cluster, opts CreateOption
 		}
 		pr.Done(fmt.Sprintf("Spark %s at %s%s", c.Spark.Version, dist.Home, from))
 	}
+	var s3a *spark.Connector
+	if c.UsesS3() && !p.Capabilities().S3A {
+		pr.Warn(fmt.Sprintf("the %s provider does not put Hadoop's S3A connector on its nodes yet: jobs that read or write s3a:// need it on their own (--packages org.apache.hadoop:hadoop-aws)", p.Name()))
+	} else if dist != nil && c.UsesS3() && m.S3A != nil {
+		pr.Start("Finding Hadoop's S3A connector")
+		if s3a, err = m.S3A(ctx, dist); err != nil {
+			pr.Fail("No S3A connector")
+			return nil, err
+		}
+		pr.Done(fmt.Sprintf("S3A connector: hadoop-aws %s with AWS SDK %s, %.1f MB in %d jars", s3a.Hadoop, s3a.SDK, float64(s3a.Bytes())/1e6, len(s3a.Jars)))
+	}
 
 	specJSON, _ := json.Marshal(c)
 	rec := state.Cluster{Name: c.Name, Provider: p.Name(), Status: state.ClusterCreating, Spec: specJSON}
@@ -263,7 +279,7 @@ func (m *Manager) Create(ctx context.Context, c *spec.Cluster, opts CreateOption
 	}
 
 	pr.Start(fmt.Sprintf("Starting %s on %s", c.Name, p.Name()))
-	pc, err := p.Create(ctx, c, provider.CreateOptions{Secret: secret, Spark: dist, Progress: pr.Info})
+	pc, err := p.Create(ctx, c, provider.CreateOptions{Secret: secret, Spark: dist, S3A: s3a, Progress: pr.Info})
 	if err != nil {
 		pr.Fail("Create failed")
 		return nil, rollback(fmt.Errorf("create %s: %w", c.Name, err))

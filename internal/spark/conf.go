@@ -19,7 +19,18 @@ type Settings struct {
 	// application does not use, and executors are packed onto few workers rather than spread,
 	// so that the others become idle and can go.
 	Autoscale bool
-	User      map[string]string
+	// S3A, when set, configures Hadoop's S3A connector (which NodeEnv.DistClassPath puts on the
+	// class path).
+	S3A  *S3AConf
+	User map[string]string
+}
+
+// S3AConf is how Spark's S3A connector reaches S3.
+type S3AConf struct {
+	CredentialsProvider string // a class of the connector's AWS SDK (Connector.CredentialsProvider)
+	Endpoint            string // an S3-compatible store's URL; empty for AWS's
+	PathStyle           bool
+	Region              string // the bucket's region, when known
 }
 
 // AuthSecretEnv is the environment variable Spark reads the shared secret from
@@ -65,6 +76,18 @@ func Properties(s Settings) map[string]string {
 		p["spark.eventLog.enabled"] = "true"
 		p["spark.eventLog.dir"] = s.EventLogDir
 		p["spark.history.fs.logDirectory"] = s.EventLogDir
+	}
+	if a := s.S3A; a != nil {
+		p["spark.hadoop.fs.s3a.aws.credentials.provider"] = a.CredentialsProvider
+		if a.Endpoint != "" {
+			p["spark.hadoop.fs.s3a.endpoint"] = a.Endpoint
+		}
+		if a.PathStyle {
+			p["spark.hadoop.fs.s3a.path.style.access"] = "true"
+		}
+		if a.Region != "" {
+			p["spark.hadoop.fs.s3a.endpoint.region"] = a.Region
+		}
 	}
 	maps.Copy(p, s.User)
 	return p

@@ -78,6 +78,10 @@ type NodeEnv struct {
 	// LocalDirs is SPARK_LOCAL_DIRS: Spark's scratch space (shuffle, spills, a driver's and
 	// executors' temporary files), kept inside the node's directory so that destroy removes it.
 	LocalDirs string
+	// DistClassPath is SPARK_DIST_CLASSPATH: jars that spark-class puts after Spark's own on the
+	// class path of every JVM it starts (daemons, drivers, and the executors and drivers a worker
+	// starts with its environment). The S3A connector goes there.
+	DistClassPath string
 }
 
 // Vars returns the environment variables of e.
@@ -98,6 +102,9 @@ func (e NodeEnv) Vars() map[string]string {
 	}
 	if e.LocalDirs != "" {
 		v["SPARK_LOCAL_DIRS"] = e.LocalDirs
+	}
+	if e.DistClassPath != "" {
+		v["SPARK_DIST_CLASSPATH"] = e.DistClassPath
 	}
 	return v
 }

@@ -145,12 +145,13 @@ func TestEnvironKeepsSecretOffFilesAndArgs(t *testing.T) {
 
 func TestRenderedConfGolden(t *testing.T) {
 	props := Properties(Settings{Authenticate: true, EventLogDir: "file:///var/sparkplane/events",
+		S3A:  &S3AConf{CredentialsProvider: "software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider", Endpoint: "http://127.0.0.1:9000", PathStyle: true, Region: "eu-west-1"},
 		User: map[string]string{"spark.executor.memory": "2g", "spark.driver.extraJavaOptions": " -Dx=a\\b", "spark.storage.decommission.enabled": "false"}})
 	if props["spark.storage.decommission.enabled"] != "false" {
 		t.Error("the user's conf must win over sparkplane's defaults it does not own")
 	}
 	golden(t, "spark-defaults.conf", RenderProperties(props))
-	golden(t, "spark-env.sh", RenderEnv(NodeEnv{JavaHome: "/usr/lib/jvm/java-17", ConfDir: "/n/conf", LogDir: "/n/logs", LocalIP: "127.0.0.1", WorkDir: "/n/work dir"}.Vars()))
+	golden(t, "spark-env.sh", RenderEnv(NodeEnv{JavaHome: "/usr/lib/jvm/java-17", ConfDir: "/n/conf", LogDir: "/n/logs", LocalIP: "127.0.0.1", WorkDir: "/n/work dir", DistClassPath: "/n/s3a/*"}.Vars()))
 	golden(t, "metrics.properties", MetricsProperties())
 
 	rest := Properties(Settings{RESTPort: 6066})

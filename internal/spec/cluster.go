@@ -94,9 +94,17 @@ type Lifetime struct {
 }
 
 type Storage struct {
-	Bucket string `json:"bucket,omitempty"`
-	Prefix string `json:"prefix,omitempty"`
-	Path   string `json:"path,omitempty"`
+	Bucket    string `json:"bucket,omitempty"`
+	Prefix    string `json:"prefix,omitempty"`
+	Path      string `json:"path,omitempty"`
+	Endpoint  string `json:"endpoint,omitempty"`
+	PathStyle bool   `json:"pathStyle,omitempty"`
+}
+
+// UsesS3 says that the cluster's jobs read and write S3 (s3a://), so that its nodes need Hadoop's
+// S3A connector: every AWS cluster, and any other whose storage names a bucket or an endpoint.
+func (c *Cluster) UsesS3() bool {
+	return c.Provider == "aws" || c.Storage.Bucket != "" || c.Storage.Endpoint != ""
 }
 
 type Monitoring struct {

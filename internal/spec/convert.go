@@ -81,7 +81,8 @@ func (v *clusterV1) convert(o *Origin, fallbackName string) (*Cluster, ErrorList
 	if v.Lifetime.MaxAge != nil {
 		c.Lifetime.MaxAge = v.Lifetime.MaxAge.Duration
 	}
-	c.Storage = Storage(v.Storage)
+	c.Storage = Storage{Bucket: v.Storage.Bucket, Prefix: v.Storage.Prefix, Path: v.Storage.Path, Endpoint: v.Storage.Endpoint,
+		PathStyle: boolOr(v.Storage.PathStyle, v.Storage.Endpoint != "")}
 	c.Monitoring = Monitoring{Prometheus: boolOr(v.Monitoring.Prometheus, false), Grafana: boolOr(v.Monitoring.Grafana, false)}
 
 	if a := v.AWS; a != nil {

@@ -71,9 +71,11 @@ type lifetimeV1 struct {
 }
 
 type storageV1 struct {
-	Bucket string `yaml:"bucket" doc:"S3 bucket for artifacts and event logs (cloud providers)"`
-	Prefix string `yaml:"prefix" doc:"key prefix inside the bucket (default clusters/<name>/)"`
-	Path   string `yaml:"path" doc:"directory for Spark event logs (local provider; relative to the spec file; default $SPARKPLANE_HOME/event-logs/<name>, kept after destroy)"`
+	Bucket    string `yaml:"bucket" doc:"S3 bucket for artifacts and event logs (cloud providers); on any provider it puts Hadoop's S3A connector on every node, so that jobs read and write s3a://"`
+	Prefix    string `yaml:"prefix" doc:"key prefix inside the bucket (default clusters/<name>/)"`
+	Path      string `yaml:"path" doc:"directory for Spark event logs (local provider; relative to the spec file; default $SPARKPLANE_HOME/event-logs/<name>, kept after destroy)"`
+	Endpoint  string `yaml:"endpoint" doc:"S3 endpoint URL for an S3-compatible store (MinIO, moto), e.g. http://127.0.0.1:9000; default AWS's endpoint for the region"`
+	PathStyle *bool  `yaml:"pathStyle" doc:"address buckets by path (endpoint/bucket/key) rather than by host name, as most S3-compatible stores need (default true when endpoint is set)"`
 }
 
 type monitoringV1 struct {

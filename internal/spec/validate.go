@@ -80,6 +80,11 @@ func Validate(c *Cluster) error {
 	if strings.HasPrefix(c.Storage.Prefix, "/") {
 		add("storage.prefix", "drop the leading '/'", "%q starts with '/'", c.Storage.Prefix)
 	}
+	if e := c.Storage.Endpoint; e != "" {
+		if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			add("storage.endpoint", "write the store's URL with its scheme and no path, e.g. http://127.0.0.1:9000", "%q is not an http:// or https:// URL of a host", e)
+		}
+	}
 	validateProviderBlocks(c, add)
 	return errs.err()
 }

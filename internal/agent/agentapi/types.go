@@ -23,18 +23,21 @@ const (
 // Config is an agent's configuration file, written by the provider that starts the agent. It
 // holds no secret: the cluster secret is read from TokenFile.
 type Config struct {
-	Cluster   string       `json:"cluster"`
-	Provider  string       `json:"provider"`
-	Role      string       `json:"role"`
-	NodeID    string       `json:"nodeId"`
-	Dir       string       `json:"dir"`    // the node's directory: conf, logs, work, jobs
-	Listen    string       `json:"listen"` // API address; port 0 picks one
-	Host      string       `json:"host"`   // the address Spark and the API advertise
-	SparkHome string       `json:"sparkHome"`
-	JavaHome  string       `json:"javaHome,omitempty"`
-	TokenFile string       `json:"tokenFile"`
-	Spec      spec.Cluster `json:"spec"`
-	CreatedAt time.Time    `json:"createdAt"`
+	Cluster   string `json:"cluster"`
+	Provider  string `json:"provider"`
+	Role      string `json:"role"`
+	NodeID    string `json:"nodeId"`
+	Dir       string `json:"dir"`    // the node's directory: conf, logs, work, jobs
+	Listen    string `json:"listen"` // API address; port 0 picks one
+	Host      string `json:"host"`   // the address Spark and the API advertise
+	SparkHome string `json:"sparkHome"`
+	JavaHome  string `json:"javaHome,omitempty"`
+	TokenFile string `json:"tokenFile"`
+	// S3AConnector is a directory on this node holding Hadoop's S3A connector for its Spark
+	// (spark.Connector), for a cluster whose jobs use S3; empty otherwise.
+	S3AConnector string       `json:"s3aConnector,omitempty"`
+	Spec         spec.Cluster `json:"spec"`
+	CreatedAt    time.Time    `json:"createdAt"`
 	// OneHost says that every node of the cluster runs on this host (the local provider), so
 	// that what describes the host (SPARK_LOCAL_IP) holds on every node.
 	OneHost bool `json:"oneHost,omitempty"`

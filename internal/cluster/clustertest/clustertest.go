@@ -73,8 +73,17 @@ func NewEnv(t testing.TB, sparkHome string) *Env {
 	reg.Register(local.Name, func() (provider.Provider, error) { return prov, nil })
 	rec := &Recorder{}
 	m := &cluster.Manager{Providers: reg, Store: store, Progress: rec, ReadyTimeout: time.Minute, PollInterval: 50 * time.Millisecond,
-		Spark: func(context.Context, *spec.Cluster) (*spark.Distribution, error) { return spark.OpenHome(sparkHome) }}
+		Spark: func(context.Context, *spec.Cluster) (*spark.Distribution, error) { return spark.OpenHome(sparkHome) },
+		S3A: func(ctx context.Context, d *spark.Distribution) (*spark.Connector, error) {
+			return S3AConnector(ctx, t, d.Home)
+		}}
 	return &Env{M: m, Root: root, Store: store, Rec: rec, Prov: prov}
+}
+
+// S3AConnector resolves the S3A connector for the Spark at home into a cache that the tests of
+// every package share (in testutil.BinDir), as sparkplane's own cache does for a user.
+func S3AConnector(ctx context.Context, t testing.TB, home string) (*spark.Connector, error) {
+	return spark.ResolveConnector(ctx, spark.ConnectorOptions{Home: home, CacheDir: filepath.Join(testutil.BinDir(t), "s3a")})
 }
 
 // Spec parses a spec's body (everything after apiVersion and kind).

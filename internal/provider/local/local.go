@@ -76,7 +76,7 @@ func New(opts Options) *Provider {
 func (p *Provider) Name() string { return Name }
 
 func (p *Provider) Capabilities() provider.Capabilities {
-	return provider.Capabilities{LocalSpark: true, SharedFilesystem: true, Autoscale: []string{"spark", "cpu"}, LaunchLatency: 2 * time.Second}
+	return provider.Capabilities{LocalSpark: true, SharedFilesystem: true, Autoscale: []string{"spark", "cpu"}, LaunchLatency: 2 * time.Second, S3A: true}
 }
 
 func (p *Provider) clusterDir(name string) string {
@@ -95,6 +95,9 @@ type record struct {
 	CreatedAt time.Time    `json:"createdAt"`
 	SparkHome string       `json:"sparkHome"`
 	JavaHome  string       `json:"javaHome"`
+	// S3AConnector is the S3A connector's directory in this machine's cache, for a cluster whose
+	// jobs use S3.
+	S3AConnector string `json:"s3aConnector,omitempty"`
 	// NextWorker numbers workers so that an id is never used twice in a cluster's life.
 	NextWorker int `json:"nextWorker"`
 }
@@ -187,6 +190,9 @@ func (p *Provider) Create(ctx context.Context, c *spec.Cluster, opts provider.Cr
 		return nil, err
 	}
 	rec := &record{Name: c.Name, Provider: Name, Spec: *c, CreatedAt: time.Now().UTC(), SparkHome: opts.Spark.Home, JavaHome: javaHome, NextWorker: 1}
+	if opts.S3A != nil {
+		rec.S3AConnector = opts.S3A.Dir
+	}
 	if err := p.writeRecord(rec); err != nil {
 		return nil, err
 	}
@@ -263,7 +269,7 @@ func (p *Provider) startNode(ctx context.Context, rec *record, id, masterAgent s
 	cfg := agentapi.Config{
 		Cluster: rec.Name, Provider: Name, Role: role, NodeID: id, Dir: dir,
 		Listen: p.opts.Host + ":0", Host: p.opts.Host,
-		SparkHome: rec.SparkHome, JavaHome: rec.JavaHome,
+		SparkHome: rec.SparkHome, JavaHome: rec.JavaHome, S3AConnector: rec.S3AConnector,
 		TokenFile: filepath.Join(p.clusterDir(rec.Name), "token"),
 		Spec:      rec.Spec, CreatedAt: rec.CreatedAt, MasterAgent: masterAgent, OneHost: true,
 	}

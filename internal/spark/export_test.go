@@ -1,0 +1,7 @@
+package spark
+
+// For the external tests.
+var (
+	DistArtifacts = distArtifacts
+	JarArtifact   = jarArtifact
+)
